@@ -1,0 +1,230 @@
+"""The ``domainllm`` command line: it parses arguments and dispatches to the library, nothing more.
+
+Heavy imports (torch, transformers, chromadb) happen inside the handlers, so ``--help`` is instant.
+Errors the user can fix (:class:`~domainllm.errors.DomainLLMError`) print one paragraph and exit 2;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from domainllm.errors import DomainLLMError
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("domainllm")
+
+
+def _add_config_args(p: argparse.ArgumentParser, default_help: str = "the shipped dental default") -> None:
+    p.add_argument("--config", "-c", metavar="FILE", help=f"YAML config (default: {default_help})")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a config key, e.g. --set training.learning_rate=1e-4 (repeatable)",
+    )
+
+
+def _load_config(args: argparse.Namespace):
+    from domainllm.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+# --------------------------------------------------------------------------------------------------
+# Handlers: each turns parsed arguments into one library call and prints where the result is.
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from domainllm.info import collect_info
+    from domainllm.ui import print_info
+
+    report = collect_info(load=not args.no_load)
+    if args.json:
+        import json
+
+        from domainllm.info import report_as_dict
+
+        print(json.dumps(report_as_dict(report), indent=2))
+    else:
+        print_info(report)
+    failed = report.model_ok is False or report.embedder_ok is False
+    return 1 if failed else 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from domainllm.train import train
+
+    cfg = _load_config(args)
+    run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
+    print(f"Run written to {run_dir}")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from domainllm.serve import merge_adapter
+
+    out = merge_adapter(args.run_dir, output_dir=args.output_dir, parity_threshold=args.parity_threshold)
+    print(f"Merged model written to {out}")
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from domainllm.rag import build_index
+
+    cfg = _load_config(args)
+    stats = build_index(args.docs_dir, args.store, cfg.retrieval)
+    print(stats.summary())
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from domainllm.chat import run_chat
+
+    cfg = _load_config(args) if (args.config or args.overrides) else None
+    return run_chat(args.run_dir, rag=args.rag, store_dir=args.store, config=cfg, adapter=not args.no_adapter)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from domainllm.eval.compare import compare
+
+    cfg = _load_config(args)
+    out = compare(cfg, run_dir=args.run, output_dir=args.output_dir)
+    print(f"Report written to {out / 'report.md'}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="domainllm",
+        description="Turn a base LLM into a domain expert with QLoRA, and prove with numbers whether it was worth it.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("info", help="show the device, library versions and whether the offline defaults load")
+    p.description = "Show the device, library versions, and load the offline default model and embedder."
+    p.add_argument("--no-load", action="store_true", help="only locate the defaults, do not load them")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_cmd_info)
+
+    p = sub.add_parser("train", help="fine-tune the base model with (Q)LoRA on the domain's QA pairs")
+    p.description = "Fine-tune the base model with (Q)LoRA using TRL's SFTTrainer; writes a self-describing run directory."
+    _add_config_args(p)
+    p.add_argument("--output-dir", "-o", metavar="DIR", help="run directory (default: training.output_dir)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in the run directory"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the output directory")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("merge", help="merge a run's adapter into a full-precision base and check parity")
+    p.description = (
+        "Merge RUN_DIR/adapter into the base model in full precision, write RUN_DIR/merged/, check parity."
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished training run directory")
+    p.add_argument(
+        "--output-dir", "-o", metavar="DIR", help="where to write the merged model (default: RUN_DIR/merged)"
+    )
+    p.add_argument(
+        "--parity-threshold",
+        type=float,
+        default=0.9,
+        metavar="SHARE",
+        help="least share of val prompts whose greedy outputs must agree between merged and unmerged (default 0.9)",
+    )
+    p.set_defaults(handler=_cmd_merge)
+
+    p = sub.add_parser(
+        "index", help="build or update a persistent Chroma knowledge base from a folder of documents"
+    )
+    p.description = (
+        "Build or update a persistent Chroma store (cosine space) from Markdown, text, HTML and PDF files."
+    )
+    p.add_argument("docs_dir", metavar="DOCS_DIR", help="folder of documents")
+    p.add_argument("--store", required=True, metavar="DIR", help="Chroma persistence folder")
+    _add_config_args(p)
+    p.set_defaults(handler=_cmd_index)
+
+    p = sub.add_parser("chat", help="talk to a fine-tuned model in the terminal, optionally with retrieval")
+    p.description = (
+        "A terminal Q&A bot over a run directory: streams tokens, shows the sources used with --rag."
+    )
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a training run directory (or 'base' for the base model)"
+    )
+    p.add_argument("--rag", action="store_true", help="retrieve from the knowledge base and cite sources")
+    p.add_argument(
+        "--store", metavar="DIR", help="Chroma store (default: built from the run's domain documents)"
+    )
+    p.add_argument("--no-adapter", action="store_true", help="answer with the base model (adapter disabled)")
+    _add_config_args(p, "the run's resolved config")
+    p.set_defaults(handler=_cmd_chat)
+
+    p = sub.add_parser("compare", help="run the dentist comparison: prompt-only vs RAG vs fine-tuned vs both")
+    p.description = (
+        "Run the same test questions through prompt-only, RAG, fine-tuned and fine-tuned+RAG chains and write "
+        "report.md, results.json, predictions.jsonl and chart.png."
+    )
+    _add_config_args(p)
+    p.add_argument("--output-dir", "-o", metavar="DIR", help="report folder (default: compare.output_dir)")
+    p.add_argument("--run", metavar="RUN_DIR", help="reuse this training run instead of training")
+    p.set_defaults(handler=_cmd_compare)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    try:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        fmt = "%(message)s"
+    except ImportError:  # pragma: no cover
+        handler, fmt = logging.StreamHandler(), "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.WARNING, format=fmt, handlers=[handler], force=True)
+    logging.getLogger("domainllm").setLevel(level)
+    if not verbose:
+        # transformers and friends are chatty at WARNING about things a user cannot act on.
+        for name in (
+            "transformers",
+            "peft",
+            "trl",
+            "accelerate",
+            "chromadb",
+            "sentence_transformers",
+            "httpx",
+        ):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except DomainLLMError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except NotImplementedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,73 @@
+"""The common record type every loader produces, whatever format the user brings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ANSWER_TYPES", "QADataset", "QARecord"]
+
+ANSWER_TYPES = ("text", "number", "choice", "label")
+
+
+@dataclass(frozen=True)
+class QARecord:
+    """One question with its reference answer and what is needed to score it.
+
+    ``answer`` is always a string: for ``choice`` it is the text of the correct option (which is in
+    ``options``), for ``label`` one of ``labels`` (e.g. yes/no/maybe), for ``number`` a plain number.
+    ``doc_id`` names the supporting document (for retrieval recall and the oracle arm); ``context``
+    carries the gold passage when the source has one inline (SQuAD, PubMedQA).
+    """
+
+    id: str
+    question: str
+    answer: str
+    answer_type: str = "text"
+    aliases: tuple[str, ...] = ()
+    options: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    doc_id: str | None = None
+    seen_in_train: bool | None = None
+    context: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def answer_index(self) -> int | None:
+        """Index of the correct option for choice questions."""
+        if self.options is None:
+            return None
+        return list(self.options).index(self.answer)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "answer_type": self.answer_type,
+            "aliases": list(self.aliases),
+        }
+        for key in ("options", "labels"):
+            if getattr(self, key) is not None:
+                data[key] = list(getattr(self, key))
+        for key in ("doc_id", "seen_in_train", "context"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
+@dataclass
+class QADataset:
+    """Splits of QA records plus the domain documents (LangChain ``Document`` objects, one per source)."""
+
+    train: list[QARecord] = field(default_factory=list)
+    val: list[QARecord] = field(default_factory=list)
+    test: list[QARecord] = field(default_factory=list)
+    documents: list[Any] = field(default_factory=list)
+    source: str = ""
+
+    def split(self, name: str) -> list[QARecord]:
+        if name not in ("train", "val", "test"):
+            msg = f"Unknown split {name!r}; use train, val or test."
+            raise ValueError(msg)
+        return getattr(self, name)

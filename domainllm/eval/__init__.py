@@ -1,0 +1,53 @@
+"""Scoring and statistics for the arm comparison: pure functions, numpy only."""
+
+from domainllm.eval.metrics import (
+    ANSWER_TYPES,
+    MAIN_METRIC,
+    accuracy,
+    contains_match,
+    cosine_similarities,
+    exact_match,
+    macro_f1,
+    normalize_text,
+    number_scores,
+    parse_choice,
+    parse_label,
+    parse_number,
+    recall_at_k,
+    rouge_l,
+    score_answer,
+    token_f1,
+)
+from domainllm.eval.stats import (
+    bootstrap_ci,
+    bootstrap_statistic,
+    holm_bonferroni,
+    mcnemar,
+    paired_bootstrap,
+    pairwise_tests,
+)
+
+__all__ = [
+    "ANSWER_TYPES",
+    "MAIN_METRIC",
+    "accuracy",
+    "bootstrap_ci",
+    "bootstrap_statistic",
+    "contains_match",
+    "cosine_similarities",
+    "exact_match",
+    "holm_bonferroni",
+    "macro_f1",
+    "mcnemar",
+    "normalize_text",
+    "number_scores",
+    "paired_bootstrap",
+    "pairwise_tests",
+    "parse_choice",
+    "parse_label",
+    "parse_number",
+    "recall_at_k",
+    "rouge_l",
+    "score_answer",
+    "token_f1",
+]
