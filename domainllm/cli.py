@@ -60,9 +60,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)  # before the heavy import: a config typo fails in well under a second
     from domainllm.train import train
 
-    cfg = _load_config(args)
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
     print(f"Run written to {run_dir}")
     return 0
@@ -77,9 +77,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
     from domainllm.rag import build_index
 
-    cfg = _load_config(args)
     stats = build_index(args.docs_dir, args.store, cfg.retrieval)
     print(stats.summary())
     return 0
@@ -93,9 +93,9 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
     from domainllm.eval.compare import compare
 
-    cfg = _load_config(args)
     out = compare(cfg, run_dir=args.run, output_dir=args.output_dir)
     print(f"Report written to {out / 'report.md'}")
     return 0

@@ -1,0 +1,103 @@
+"""The CLI end to end: help for every subcommand, info, and bad input -> exit 2 without a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from domainllm.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[2]
+SUBCOMMANDS = ["train", "merge", "index", "chat", "compare", "info"]
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "domainllm", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=full_env,
+    )
+
+
+def test_every_subcommand_has_one_line_help_and_options():
+    parser = build_parser()
+    helps = {a.dest: a for a in parser._subparsers._group_actions[0]._choices_actions}
+    assert sorted(helps) == sorted(SUBCOMMANDS)
+    for name in SUBCOMMANDS:
+        assert helps[name].help and "\n" not in helps[name].help
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([name, "--help"])
+        assert exit_info.value.code == 0
+
+
+def test_help_is_fast_and_does_not_import_torch():
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, domainllm.cli as c; c.build_parser(); print('torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stdout.strip() == "False"
+    assert time.perf_counter() - start < 10
+
+
+def test_info_end_to_end_generates_offline():
+    proc = run_cli("info", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["device"] in ("cpu", "cuda", "mps")
+    assert report["versions"]["torch"] and report["versions"]["transformers"]
+    assert report["model_ok"] is True
+    assert len(report["model_answer"].split()) >= 3  # a real sentence came back
+    assert report["embedder_ok"] is True and report["embedder_dim"] == 384
+    assert Path(report["model_dir"], "model.safetensors").is_file()
+
+
+def test_info_human_output():
+    proc = run_cli("info", "--no-load")
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "Device" in proc.stdout and "SmolLM2-135M-Instruct" in proc.stdout and "transformers" in proc.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "--set", "lora.rank=8"], "Unknown config key 'lora.rank'"),
+        (["train", "--set", "lora.r=eight"], "'lora.r' is 'eight'"),
+        (["train", "--config", "does/not/exist.yaml"], "does/not/exist.yaml' does not exist"),
+        (["compare", "--set", "quantization.mode=3bit"], "allowed values: auto, 4bit, 8bit, none"),
+        (
+            ["train", "--set", "model.name_or_path=someorg/some-model", "--set", "training.max_steps=1"],
+            "offline default",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_paragraph_and_no_traceback(args, needle, tmp_path):
+    proc = run_cli(*args, "--output-dir", str(tmp_path / "run")) if args[0] == "train" else run_cli(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+
+
+def test_debug_shows_the_traceback():
+    proc = run_cli("--debug", "train", "--set", "lora.rank=8")
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "ConfigError" in proc.stderr
