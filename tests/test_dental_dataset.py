@@ -1,4 +1,5 @@
 """Consistency tests for the embedded Larkspur Lane Dental dataset (data/dental)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -72,7 +73,9 @@ def test_unknown_doc_id_is_reported(checker, dataset_copy):
 
 
 def test_duplicate_id_is_reported(checker, dataset_copy):
-    first_train_id = json.loads((dataset_copy / "qa" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])["id"]
+    first_train_id = json.loads(
+        (dataset_copy / "qa" / "train.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    )["id"]
     path = dataset_copy / "qa" / "val.jsonl"
 
     def corrupt(line: str) -> str:

@@ -32,6 +32,7 @@ must match the data. Other tables in the README are ignored.
 The function :func:`check` can be imported (e.g. via importlib from this path);
 it returns a dict of counts and raises ``ValueError`` on failure.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,8 +86,11 @@ def _check_row(row, where: str, split: str, doc_ids: set, errors: list) -> None:
     if list(row) != order:
         err("id", f"keys out of order: {list(row)} (expected {order})")
 
-    bad = [k for k in ("id", "question", "answer", "answer_type", "doc_id")
-           if not isinstance(row[k], str) or not row[k].strip()]
+    bad = [
+        k
+        for k in ("id", "question", "answer", "answer_type", "doc_id")
+        if not isinstance(row[k], str) or not row[k].strip()
+    ]
     for key in bad:
         err(key, "must be a non-empty string")
     if bad:
@@ -95,7 +99,9 @@ def _check_row(row, where: str, split: str, doc_ids: set, errors: list) -> None:
         err("id", f"id {row['id']!r} should start with '{split}-'")
     if not row["question"].rstrip().endswith("?"):
         err("question", "question must end with '?'")
-    if not isinstance(row["aliases"], list) or not all(isinstance(a, str) and a.strip() for a in row["aliases"]):
+    if not isinstance(row["aliases"], list) or not all(
+        isinstance(a, str) and a.strip() for a in row["aliases"]
+    ):
         err("aliases", "must be a list of non-empty strings")
     n_words = len(row["answer"].split())
     if n_words > MAX_ANSWER_WORDS:
@@ -106,7 +112,11 @@ def _check_row(row, where: str, split: str, doc_ids: set, errors: list) -> None:
         err("answer_type", f"{atype!r} is not one of {ANSWER_TYPES}")
     if atype == "choice":
         opts = row.get("options")
-        if not isinstance(opts, list) or not 3 <= len(opts) <= 4 or not all(isinstance(o, str) and o for o in opts):
+        if (
+            not isinstance(opts, list)
+            or not 3 <= len(opts) <= 4
+            or not all(isinstance(o, str) and o for o in opts)
+        ):
             err("options", "choice rows need 'options': a list of 3 or 4 non-empty strings")
         elif len(set(opts)) != len(opts):
             err("options", "options contain duplicates")
@@ -233,7 +243,9 @@ def check(dataset_dir: Path) -> dict:
         if isinstance(question, str):
             q = _norm_question(question)
             if q in seen_q:
-                errors.append(f"{where}: field 'question': same question as {seen_q[q]} (case/punctuation-insensitive)")
+                errors.append(
+                    f"{where}: field 'question': same question as {seen_q[q]} (case/punctuation-insensitive)"
+                )
             else:
                 seen_q[q] = where
 
@@ -264,8 +276,14 @@ def check(dataset_dir: Path) -> dict:
             per_doc[r["doc_id"]] = per_doc.get(r["doc_id"], 0) + 1
     test = splits["test"]
     unseen_share = test["seen_false"] / test["rows"] if test["rows"] else 0.0
-    counts = {"docs": len(doc_ids), "splits": splits, "total": total,
-              "test_unseen_share": unseen_share, "questions_per_doc": per_doc, "warnings": warnings}
+    counts = {
+        "docs": len(doc_ids),
+        "splits": splits,
+        "total": total,
+        "test_unseen_share": unseen_share,
+        "questions_per_doc": per_doc,
+        "warnings": warnings,
+    }
 
     if not errors:  # count thresholds only make sense on clean rows
         if total["rows"] < MIN_TOTAL:
@@ -274,7 +292,9 @@ def check(dataset_dir: Path) -> dict:
             errors.append(f"qa/test.jsonl: {test['rows']} rows (need >= {MIN_TEST})")
         lo, hi = UNSEEN_SHARE_RANGE
         if not lo <= unseen_share <= hi:
-            errors.append(f"qa/test.jsonl: share of seen_in_train=false is {unseen_share:.3f} (must be {lo}-{hi})")
+            errors.append(
+                f"qa/test.jsonl: share of seen_in_train=false is {unseen_share:.3f} (must be {lo}-{hi})"
+            )
     _check_readme(ddir, counts, errors)
 
     if errors:
