@@ -121,3 +121,18 @@ def test_cli_exit_codes(checker, dataset_copy, capsys):
     (dataset_copy / "docs" / "opening-hours.md").unlink()
     assert checker.main(["check_splits.py", str(dataset_copy)]) == 1
     assert "opening-hours" in capsys.readouterr().err
+
+
+def test_the_library_loads_the_shipped_dental_domain():
+    """The embedded domain goes through the same loader users' data does, with no errors."""
+    from domainllm.config import load_config
+    from domainllm.data import load_domain
+
+    cfg = load_config()
+    dataset = load_domain(cfg.data, cfg.base_dir)
+    assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (302, 54, 116)
+    doc_ids = {d.metadata["doc_id"] for d in dataset.documents}
+    assert len(doc_ids) == 45
+    assert all(r.doc_id in doc_ids for r in dataset.train + dataset.val + dataset.test)
+    assert all(r.seen_in_train is not None for r in dataset.test)
+    assert {r.answer_type for r in dataset.test} == {"text", "number", "choice"}
