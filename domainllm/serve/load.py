@@ -1,0 +1,415 @@
+"""Loading a domain expert for serving: one base model in memory, the adapter switched on or off.
+
+A run directory says everything serving needs (see :mod:`domainllm.rundir`): the resolved config
+(base model, quantization, the system prompt the model was trained with), the adapter and the
+tokenizer with its chat template. The base is loaded through :func:`domainllm.modeling.load_base_model`
+exactly as training loaded it, so a 4-bit-trained run is served on the same 4-bit base, and the
+adapter is attached unmerged. The base arms of a comparison run on the same weights with the
+adapter disabled (``model.disable_adapter()`` under a lock) instead of loading a second copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from domainllm.config import DomainConfig, GenerationConfig
+from domainllm.errors import ConfigError, ModelError, RunDirError
+
+__all__ = ["DomainExpert", "load_expert"]
+
+log = logging.getLogger(__name__)
+
+
+class DomainExpert:
+    """A loaded model (with or without a LoRA adapter) plus what serving it needs.
+
+    Attributes: ``model`` (a ``PeftModel`` when an adapter is attached), ``tokenizer`` (the run's,
+    with its chat template), ``config`` (the DomainConfig it was loaded with), ``system_prompt`` (the
+    one the adapter was trained with), ``device``, ``run_dir``, ``adapter_path``, ``merged``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        config: DomainConfig,
+        *,
+        system_prompt: str | None,
+        device: str,
+        quant_mode: str = "none",
+        base_path: str = "",
+        run_dir: Path | None = None,
+        adapter_path: str | None = None,
+        merged: bool = False,
+    ) -> None:
+        from domainllm.serve.pipeline import end_of_turn_ids, model_context_length
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        self.system_prompt = system_prompt
+        self.device = device
+        self.quant_mode = quant_mode
+        self.base_path = base_path
+        self.run_dir = run_dir
+        self.adapter_path = adapter_path
+        self.merged = merged
+        self.eos_ids = end_of_turn_ids(tokenizer, model)
+        self.context_length = model_context_length(model, tokenizer)
+        self._lock = threading.RLock()
+        self._pipeline: Any = None
+
+    def __repr__(self) -> str:
+        what = "merged" if self.merged else ("adapter" if self.has_adapter else "base only")
+        return f"DomainExpert({self.base_path!r}, {what}, device={self.device!r})"
+
+    @property
+    def has_adapter(self) -> bool:
+        """True when a LoRA adapter is attached (and can be switched off)."""
+        return self.adapter_path is not None
+
+    @property
+    def is_finetuned(self) -> bool:
+        """True when the model answers as the fine-tuned expert (adapter attached or merged in)."""
+        return self.has_adapter or self.merged
+
+    @contextlib.contextmanager
+    def adapter_enabled(self, enabled: bool = True) -> Iterator[None]:
+        """Hold the model with the adapter on or off; a lock keeps concurrent callers from mixing states."""
+        if not enabled:
+            self._check_can_disable()
+        with self._lock:
+            if self.has_adapter and not enabled:
+                with self.model.disable_adapter():
+                    yield
+            else:
+                yield
+
+    def _check_can_disable(self) -> None:
+        if self.merged:
+            msg = (
+                "This expert was loaded from a merged model, whose adapter cannot be switched off, so it "
+                "cannot serve the base arms. Load it unmerged (load_expert(run_dir, merged=False))."
+            )
+            raise ModelError(msg)
+
+    @property
+    def pipeline(self) -> Any:
+        """The transformers text-generation pipeline over this model (built once, shared by all LLMs)."""
+        if self._pipeline is None:
+            from transformers import pipeline
+
+            module = self.model.get_base_model() if self.has_adapter else self.model
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._pipeline = pipeline("text-generation", model=module, tokenizer=self.tokenizer)
+        return self._pipeline
+
+    def llm(
+        self, adapter: bool = True, generation: GenerationConfig | None = None, **pipeline_kwargs: Any
+    ) -> Any:
+        """A LangChain LLM (an ``HuggingFacePipeline``) answering with the adapter on or off.
+
+        Prompts must already be rendered with the chat template (the chains do this); generation
+        settings default to the config's ``generation`` section.
+        """
+        from domainllm.serve.pipeline import ExpertLLM
+
+        if not adapter:
+            self._check_can_disable()
+        gen = generation or self.config.generation
+        name = self.run_dir.name if self.run_dir else Path(self.base_path).name or "model"
+        suffix = "merged" if self.merged else ("adapter" if adapter and self.has_adapter else "base")
+        return ExpertLLM(
+            pipeline=self.pipeline,
+            model_id=f"{name} ({suffix})",
+            expert=self,
+            adapter=adapter,
+            generation=gen,
+            batch_size=gen.batch_size,
+            pipeline_kwargs=pipeline_kwargs or None,
+        )
+
+    def chat_model(self, adapter: bool = True, generation: GenerationConfig | None = None) -> Any:
+        """A LangChain ``ChatHuggingFace`` over :meth:`llm`, rendering messages with the run's chat template."""
+        from domainllm.serve.pipeline import ExpertChatModel
+
+        llm = self.llm(adapter=adapter, generation=generation)
+        return ExpertChatModel(llm=llm, tokenizer=self.tokenizer, model_id=llm.model_id)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` as this model sees them (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def param_bytes(self) -> int:
+        """Bytes held by the model's parameters and buffers (what a second copy would cost)."""
+        tensors = list(self.model.parameters()) + list(self.model.buffers())
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def option_loglikelihoods(
+        self,
+        prompts: Sequence[str],
+        options: Sequence[Sequence[str]],
+        adapter: bool = True,
+        batch_size: int | None = None,
+    ) -> list[list[float]]:
+        """Sum of log-probabilities of each option's tokens as the continuation of its prompt.
+
+        Choice questions are scored this way by lm-evaluation-harness: no parsing of free text, the
+        model's preference among the options is read off directly. Prompt and option are tokenized
+        separately and concatenated, so a merge across the boundary cannot change the option's tokens.
+        """
+        import torch
+
+        from domainllm.serve.pipeline import check_prompt_lengths
+
+        if len(prompts) != len(options):
+            msg = f"option_loglikelihoods got {len(prompts)} prompts but {len(options)} option lists; pass one list per prompt."
+            raise ValueError(msg)
+        tok = self.tokenizer
+        pairs: list[tuple[int, int, list[int], list[int]]] = []
+        for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
+            ctx = tok(prompt, add_special_tokens=False)["input_ids"]
+            for j, option in enumerate(opts):
+                cont = tok(option, add_special_tokens=False)["input_ids"]
+                if not cont:
+                    msg = f"Option {j + 1} of prompt {i + 1} is empty ({option!r}); every option needs text to score."
+                    raise ValueError(msg)
+                pairs.append((i, j, ctx, cont))
+        check_prompt_lengths([len(c) + len(o) for _, _, c, o in pairs], 0, self.context_length)
+        scores: list[list[float]] = [[0.0] * len(opts) for opts in options]
+        size = batch_size or self.config.generation.batch_size
+        pad = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0]
+        order = sorted(range(len(pairs)), key=lambda k: -(len(pairs[k][2]) + len(pairs[k][3])))
+        with self.adapter_enabled(adapter), torch.inference_mode():
+            for first in range(0, len(order), size):
+                chunk = [pairs[k] for k in order[first : first + size]]
+                width = max(len(c) + len(o) for _, _, c, o in chunk)
+                keep = max(len(o) for _, _, _, o in chunk) + 1
+                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for r, (_, _, ctx, cont) in enumerate(chunk):
+                    seq = ctx + cont
+                    ids[r, width - len(seq) :] = torch.tensor(seq)
+                    mask[r, width - len(seq) :] = 1
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = self.model(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=positions.to(self.device),
+                    logits_to_keep=keep,
+                ).logits.float()
+                logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # predictions for the last keep-1 tokens
+                for r, (i, j, _, cont) in enumerate(chunk):
+                    targets = torch.tensor(cont, device=logprobs.device)
+                    rows = logprobs[r, logprobs.shape[1] - len(cont) :]
+                    scores[i][j] = float(rows.gather(-1, targets[:, None]).sum())
+        return scores
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Whether two model references name the same model: equal ids, the same folder, or the same name.
+
+    The last rule lets a run trained on ``HuggingFaceTB/SmolLM2-135M-Instruct`` be served from a local
+    copy named ``SmolLM2-135M-Instruct``.
+    """
+    if not a or not b:
+        return True
+    a, b = a.rstrip("/"), b.rstrip("/")
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return pa.name.lower() == pb.name.lower()
+
+
+def _trained_base_names(run: Any, adapter_dir: Path) -> list[str]:
+    """What the run says its base model was: adapter_config.json and the manifest's base model."""
+    names: list[str] = []
+    cfg_file = adapter_dir / "adapter_config.json"
+    try:
+        base = json.loads(cfg_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except (OSError, json.JSONDecodeError) as exc:
+        msg = f"The adapter config '{cfg_file}' cannot be read ({exc}). Train again with --overwrite."
+        raise RunDirError(msg) from exc
+    if base:
+        names.append(str(base))
+    if run is not None:
+        manifest_base = run.read_manifest().get("base_model")
+        if isinstance(manifest_base, dict):
+            for key in ("path", "resolved_path", "name_or_path", "name"):
+                value = manifest_base.get(key)
+                if isinstance(value, str) and value and value != "default":
+                    names.append(value)
+        elif isinstance(manifest_base, str) and manifest_base and manifest_base != "default":
+            names.append(manifest_base)
+    return names
+
+
+def _check_base_matches(trained: list[str], configured: str, resolved: str, where: str) -> None:
+    if not trained:
+        return
+    if any(_same_model(t, c) for t in trained for c in (configured, resolved)):
+        return
+    msg = (
+        f"The adapter in '{where}' was trained on base model '{trained[0]}', but the configured base model "
+        f"(model.name_or_path) is '{configured}' ({resolved}). An adapter only works on the base it was "
+        f"trained on: serve the run with its own config (omit --config), or set model.name_or_path to "
+        f"'{trained[0]}'."
+    )
+    raise ModelError(msg)
+
+
+def _attach_adapter(base: Any, adapter_dir: str, trained: str, configured: str) -> Any:
+    from peft import PeftModel
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else exc.__class__.__name__
+        msg = (
+            f"The adapter '{adapter_dir}' does not fit the base model '{configured}' (it was trained on "
+            f"'{trained}'): {first}. Serve it on the base it was trained on (set model.name_or_path, "
+            "or omit --config to use the run's own config)."
+        )
+        raise ModelError(msg) from exc
+    model.eval()
+    return model
+
+
+def _resolve_adapter_id(adapter_id: str) -> str:
+    """A local adapter folder, or a hub adapter id that is cached or reachable; else a ModelError."""
+    path = Path(adapter_id).expanduser()
+    if path.exists():
+        if not (path / "adapter_config.json").is_file():
+            msg = f"The adapter folder '{path}' has no adapter_config.json. Point --adapter at a PEFT adapter folder."
+            raise ModelError(msg)
+        return str(path)
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        return snapshot_download(adapter_id, local_files_only=offline)
+    except Exception as exc:  # offline misses, 404s and connection errors end in the same advice
+        state = (
+            "HF_HUB_OFFLINE is set and it is not in the local cache"
+            if offline
+            else (f"it cannot be fetched ({exc.__class__.__name__})")
+        )
+        msg = (
+            f"The adapter '{adapter_id}' names a hub adapter, but {state}. Cache it while online, pass a "
+            "local adapter folder, or serve a run directory trained here (load_expert(run_dir=...))."
+        )
+        raise ModelError(msg) from None
+
+
+def _load_merged(run: Any, cfg: DomainConfig, system_prompt: str | None) -> DomainExpert:
+    """RUN/merged as a plain full-precision model (it has the adapter baked in)."""
+    import dataclasses
+
+    from domainllm.modeling import load_base_model
+
+    folder = run.merged_dir
+    if not (folder / "config.json").is_file():
+        msg = f"Run directory '{run.path}' has no merged model ({folder}). Write it with 'domainllm merge {run.path}'."
+        raise RunDirError(msg)
+    mcfg = dataclasses.replace(cfg.model, name_or_path=str(folder))
+    loaded = load_base_model(mcfg, cfg.quantization, quantize=False)
+    loaded.model.eval()
+    return DomainExpert(
+        loaded.model,
+        loaded.tokenizer,
+        cfg,
+        system_prompt=system_prompt,
+        device=loaded.device,
+        quant_mode=loaded.quant_mode,
+        base_path=loaded.path,
+        run_dir=run.path,
+        merged=True,
+    )
+
+
+def load_expert(
+    run_dir: str | Path | None = None,
+    config: DomainConfig | None = None,
+    adapter_id: str | None = None,
+    merged: bool = False,
+) -> DomainExpert:
+    """Load a domain expert: a run directory, a hub/local adapter on the configured base, or the base alone.
+
+    * ``run_dir``: the run's config.yaml decides everything unless ``config`` is given, in which case
+      the adapter's base must match ``config.model``. ``merged=True`` loads ``RUN/merged`` (written by
+      ``domainllm merge``) instead of attaching the adapter.
+    * ``adapter_id``: a PEFT adapter (hub id or folder) on ``config.model``.
+    * neither: ``config.model`` alone (``config`` None = the shipped dental default).
+    """
+    from domainllm.config import load_config
+    from domainllm.modeling import load_base_model
+    from domainllm.rundir import RunDir
+
+    if run_dir is not None and adapter_id is not None:
+        msg = "Pass either a run directory or an adapter id to load_expert, not both."
+        raise ConfigError(msg)
+    run = None
+    system_prompt: str | None
+    if run_dir is not None:
+        run = RunDir.open(run_dir, require_adapter=not merged)
+        run_cfg = run.load_config()
+        cfg = config or run_cfg
+        system_prompt = run_cfg.data.system_prompt
+    else:
+        cfg = config or load_config(None)
+        system_prompt = cfg.data.system_prompt
+
+    if run is not None and merged:
+        return _load_merged(run, cfg, system_prompt)
+
+    from domainllm.defaults import resolve_model
+
+    adapter_dir: Path | None = None
+    if run is not None:
+        adapter_dir = run.adapter_dir
+    elif adapter_id is not None:
+        adapter_dir = Path(_resolve_adapter_id(adapter_id))
+    resolved = resolve_model(cfg.model.name_or_path, cfg.model.revision)
+    trained: list[str] = []
+    if adapter_dir is not None:
+        trained = _trained_base_names(run, adapter_dir)
+        _check_base_matches(trained, cfg.model.name_or_path, resolved, str(run.path if run else adapter_id))
+    # The run's tokenizer (and chat template) when the adapter folder has one, else the base's.
+    has_tokenizer = adapter_dir is not None and (adapter_dir / "tokenizer_config.json").is_file()
+    loaded = load_base_model(
+        cfg.model, cfg.quantization, tokenizer_path=str(adapter_dir) if has_tokenizer else None
+    )
+    model = loaded.model
+    if adapter_dir is not None:
+        model = _attach_adapter(
+            model, str(adapter_dir), trained[0] if trained else "?", cfg.model.name_or_path
+        )
+    model.eval()
+    return DomainExpert(
+        model,
+        loaded.tokenizer,
+        cfg,
+        system_prompt=system_prompt,
+        device=loaded.device,
+        quant_mode=loaded.quant_mode,
+        base_path=loaded.path,
+        run_dir=run.path if run else None,
+        adapter_path=str(adapter_dir) if adapter_dir else None,
+    )

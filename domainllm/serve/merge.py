@@ -1,0 +1,199 @@
+"""``domainllm merge``: fold the adapter into a full-precision base, save it, and prove nothing changed.
+
+A merged model serves without PEFT (vLLM, llama.cpp, plain transformers), but merging into a 4-bit
+base would bake quantization error into the new weights, so the base is always loaded in full
+precision here, whatever the run trained on. The merge is then checked, not trusted: greedy answers
+of the saved merged model (reloaded from disk) and of the unmerged adapter on the same base are
+compared on up to 16 validation prompts rendered exactly as in training, together with the largest
+absolute logit difference. The numbers go to the run manifest under ``merge``; below the threshold
+the merge is refused and nothing is left on disk (it is written to a temporary folder and renamed
+into place only after it passed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from domainllm.errors import ConfigError, DataError, ModelError
+
+__all__ = ["PARITY_PROMPTS", "merge_adapter", "parity_prompts"]
+
+log = logging.getLogger(__name__)
+
+PARITY_PROMPTS = 16
+# Used only when the run's data cannot be loaded on this machine (the merge still gets checked).
+_FALLBACK_QUESTIONS = (
+    "What are your opening hours?",
+    "How much does a check-up cost?",
+    "How do I cancel an appointment?",
+    "Who should I contact in an emergency?",
+)
+
+
+def parity_prompts(cfg: Any, tokenizer: Any, limit: int = PARITY_PROMPTS) -> tuple[list[str], str]:
+    """Validation prompts rendered as in training (the run's system prompt), and where they came from."""
+    from domainllm.data.formatting import format_user_message, render_prompt
+    from domainllm.data.loaders import load_domain
+
+    try:
+        dataset = load_domain(cfg.data, cfg.base_dir)
+        records = dataset.val or dataset.test or dataset.train
+        users = [format_user_message(r) for r in records[:limit]]
+        source = "val" if dataset.val else ("test" if dataset.test else "train")
+    except DataError as exc:
+        log.warning("Parity check uses generic questions: the run's data cannot be loaded here (%s)", exc)
+        users, source = list(_FALLBACK_QUESTIONS), "generic"
+    if not users:
+        users, source = list(_FALLBACK_QUESTIONS), "generic"
+    return [render_prompt(tokenizer, u, cfg.data.system_prompt) for u in users], source
+
+
+def _prompt_logits(model: Any, tokenizer: Any, prompts: list[str], batch_size: int) -> list[Any]:
+    """Logits at every prompt position, per prompt, on the CPU (left-padded batches)."""
+    import torch
+
+    device = next(model.parameters()).device
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    out: list[Any] = []
+    with torch.inference_mode():
+        for first in range(0, len(encoded), batch_size):
+            chunk = encoded[first : first + batch_size]
+            width = max(len(ids) for ids in chunk)
+            pad = tokenizer.pad_token_id or 0
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for r, seq in enumerate(chunk):
+                ids[r, width - len(seq) :] = torch.tensor(seq)
+                mask[r, width - len(seq) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = model(
+                input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)
+            ).logits.float()
+            for r, seq in enumerate(chunk):
+                out.append(logits[r, width - len(seq) :].cpu())
+    return out
+
+
+def _answers(model: Any, tokenizer: Any, prompts: list[str], cfg: Any, eos: list[int]) -> list[list[int]]:
+    from domainllm.serve.pipeline import generate_texts, generation_kwargs, model_context_length
+
+    outputs = generate_texts(
+        model,
+        tokenizer,
+        prompts,
+        gen_kwargs=generation_kwargs(cfg.generation, {"do_sample": False}),
+        batch_size=cfg.generation.batch_size,
+        eos_ids=eos,
+        context_length=model_context_length(model, tokenizer),
+    )
+    return [o.token_ids for o in outputs]
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move ``tmp`` to ``out``; an existing ``out`` is swapped away first and removed after."""
+    backup = None
+    if out.exists():
+        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, backup)
+    os.replace(tmp, out)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def merge_adapter(
+    run_dir: str | Path, output_dir: str | Path | None = None, parity_threshold: float = 0.9
+) -> Path:
+    """Merge RUN/adapter into the full-precision base, save it to RUN/merged (or ``output_dir``), check parity.
+
+    Returns the merged model folder. Raises ModelError (and leaves nothing behind) when fewer than
+    ``parity_threshold`` of the parity prompts get identical greedy answers from the merged model.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from domainllm.modeling import load_base_model
+    from domainllm.rundir import RunDir
+    from domainllm.serve.load import _attach_adapter, _check_base_matches, _trained_base_names
+    from domainllm.serve.pipeline import end_of_turn_ids
+
+    if not 0.0 <= parity_threshold <= 1.0:
+        msg = f"--parity-threshold is {parity_threshold}; use a share between 0 and 1 (0.9 = 90% identical answers)."
+        raise ConfigError(msg)
+    start = time.perf_counter()
+    run = RunDir.open(run_dir)
+    cfg = run.load_config()
+    out = Path(output_dir) if output_dir else run.merged_dir
+    adapter_dir = run.adapter_dir
+    tokenizer_path = str(adapter_dir) if (adapter_dir / "tokenizer_config.json").is_file() else None
+    loaded = load_base_model(cfg.model, cfg.quantization, quantize=False, tokenizer_path=tokenizer_path)
+    trained = _trained_base_names(run, adapter_dir)
+    _check_base_matches(trained, cfg.model.name_or_path, loaded.path, str(run.path))
+    tokenizer = loaded.tokenizer
+    model = _attach_adapter(
+        loaded.model, str(adapter_dir), trained[0] if trained else "?", cfg.model.name_or_path
+    )
+    prompts, source = parity_prompts(cfg, tokenizer)
+    eos = end_of_turn_ids(tokenizer, model)
+    size = cfg.generation.batch_size
+    log.info("Parity reference: unmerged adapter on %d %s prompts", len(prompts), source)
+    before_ids = _answers(model, tokenizer, prompts, cfg, eos)
+    before_logits = _prompt_logits(model, tokenizer, prompts, size)
+    merged = model.merge_and_unload()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        dtype, device = getattr(torch, loaded.dtype), loaded.device
+        del merged, model, loaded  # the reloaded copy is checked: what is on disk is what gets served
+        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=dtype).to(device).eval()
+        after_ids = _answers(reloaded, tokenizer, prompts, cfg, eos)
+        after_logits = _prompt_logits(reloaded, tokenizer, prompts, size)
+        identical = sum(a == b for a, b in zip(before_ids, after_ids, strict=True))
+        share = identical / len(prompts)
+        max_diff = max(float((a - b).abs().max()) for a, b in zip(before_logits, after_logits, strict=True))
+        passed = share >= parity_threshold
+        record = {
+            "output_dir": str(out),
+            "passed": passed,
+            "prompts": len(prompts),
+            "prompts_from": source,
+            "identical": identical,
+            "identical_share": round(share, 4),
+            "max_abs_logit_diff": max_diff,
+            "threshold": parity_threshold,
+            "dtype": str(reloaded.dtype).replace("torch.", ""),
+            "seconds": round(time.perf_counter() - start, 2),
+            "merged_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        run.update_manifest(merge=record)
+        if not passed:
+            msg = (
+                f"Merge parity failed for '{run.path}': only {identical} of {len(prompts)} {source} prompts "
+                f"({share:.0%}) got identical greedy answers from the merged and the unmerged model (threshold "
+                f"{parity_threshold:.0%}); largest logit difference {max_diff:.4g}. Nothing was written. Serve "
+                "the unmerged adapter, or lower --parity-threshold if the differences are acceptable."
+            )
+            raise ModelError(msg)
+        import json
+
+        (tmp / "domainllm-merge.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info(
+        "Merged model written to %s (%d/%d identical, max logit diff %.3g)",
+        out,
+        identical,
+        len(prompts),
+        max_diff,
+    )
+    return out

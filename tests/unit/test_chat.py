@@ -1,0 +1,79 @@
+"""The terminal bot: in-process with text streams, and for real through a pseudo-terminal."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import pytest
+from _runs import make_tiny_run, one_torch_thread
+from conftest import REPO_ROOT, write_tiny_domain
+
+from domainllm.errors import StoreError
+
+__all__ = ["one_torch_thread"]
+
+
+@pytest.fixture(scope="module")
+def run(tiny_model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("chat")
+    domain = write_tiny_domain(root / "domain")
+    return make_tiny_run(root, tiny_model_dir, domain, generation={"max_new_tokens": 6})
+
+
+def _chat(run_dir, text, **kwargs):
+    out = io.StringIO()
+    code = __import__("domainllm.chat", fromlist=["run_chat"]).run_chat(
+        run_dir, input_stream=io.StringIO(text), output_stream=out, **kwargs
+    )
+    return code, out.getvalue()
+
+
+def test_chat_answers_shows_sources_and_survives_bad_questions(run):
+    long_question = "tooth " * 1100
+    code, text = _chat(
+        run, f"Who is the orthodontist?\n\n{long_question}\nWhen are you closed?\n/quit\n", rag=True
+    )
+    assert code == 0
+    assert "arm 'finetuned_rag'" in text
+    turns = text.split("you> ")
+    assert turns[1].startswith("bot> ") and turns[1].split("\n")[0] != "bot> "
+    assert "sources: [staff] staff.md" in turns[1]
+    assert turns[2].startswith("error: the question is empty")
+    assert turns[3].startswith("error: The prompt is") and "1024" in turns[3]
+    assert turns[4].startswith("bot> ") and "sources: [hours] hours.md" in turns[4]
+    assert (run / "store" / "domainllm-store.json").is_file()  # the run's documents, indexed under RUN/store
+
+
+def test_chat_ends_at_end_of_input_and_serves_the_base_arm(run):
+    code, text = _chat(run, "Who is the orthodontist?\n", adapter=False)
+    assert code == 0 and "arm 'prompt_only'" in text and text.endswith("you> \n")
+    assert "sources:" not in text
+
+
+def test_chat_with_a_missing_store_is_refused(run, tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        _chat(run, "hi\n", rag=True, store_dir=tmp_path / "no-store")
+
+
+def test_chat_in_a_real_terminal(run):
+    pexpect = pytest.importorskip("pexpect")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    child = pexpect.spawn(
+        sys.executable, ["-m", "domainllm", "chat", str(run), "--rag"], env=env, encoding="utf-8", timeout=120
+    )
+    try:
+        child.expect_exact("you> ")
+        child.sendline("")
+        child.expect_exact("error: the question is empty")
+        child.expect_exact("you> ")
+        child.sendline("Which day is Quillby Dental closed?")
+        child.expect_exact("bot> ")
+        child.expect(r"sources: \[hours\] hours\.md")
+        child.expect_exact("you> ")
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0

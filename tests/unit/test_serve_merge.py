@@ -1,0 +1,71 @@
+"""``domainllm merge``: the merged model is written, reloads, answers like the adapter, or is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _runs import make_tiny_run, one_torch_thread
+from conftest import write_tiny_domain
+
+from domainllm.errors import ConfigError, ModelError
+
+__all__ = ["one_torch_thread"]
+
+
+@pytest.fixture(scope="module")
+def domain(tmp_path_factory):
+    return write_tiny_domain(tmp_path_factory.mktemp("domain"))
+
+
+def test_merge_writes_a_model_that_answers_like_the_adapter(tiny_model_dir, domain, tmp_path):
+    from domainllm.data.formatting import render_prompt
+    from domainllm.rundir import RunDir
+    from domainllm.serve import load_expert, merge_adapter
+
+    run = make_tiny_run(tmp_path, tiny_model_dir, domain, lora_std=1.0)
+    out = merge_adapter(run)
+    assert out == run / "merged"
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer_config.json").is_file()
+    assert not (out / "adapter_config.json").exists()  # a plain model, no PEFT needed
+    assert not [p for p in run.iterdir() if p.name.startswith(".merged")]  # no temporary folders left
+    record = RunDir(run).read_manifest()["merge"]
+    assert record["passed"] is True and record["prompts_from"] == "val"
+    assert record["prompts"] == 4 and record["identical"] == 4 and record["identical_share"] == 1.0
+    assert 0 <= record["max_abs_logit_diff"] < 1e-3
+    assert json.loads((out / "domainllm-merge.json").read_text())["identical"] == 4
+    assert RunDir(run).is_complete  # merging does not change the run's status
+
+    merged = load_expert(run, merged=True)
+    unmerged = load_expert(run)
+    assert merged.merged and not merged.has_adapter and merged.is_finetuned
+    prompts = [render_prompt(merged.tokenizer, q, merged.system_prompt) for q in ("Closed when?", "Prices?")]
+    assert merged.llm().batch(prompts) == unmerged.llm().batch(prompts)
+    with pytest.raises(ModelError, match="merged model"):
+        merged.llm(adapter=False)
+    # Merging again replaces the folder.
+    assert merge_adapter(run) == out and (out / "model.safetensors").is_file()
+
+
+def test_merge_below_the_parity_threshold_is_refused_and_leaves_nothing(tiny_model_dir, domain, tmp_path):
+    """A bfloat16 base: W + BA rounded to bfloat16 loses the adapter's small update, answers change."""
+    from domainllm.rundir import RunDir
+    from domainllm.serve import merge_adapter
+
+    run = make_tiny_run(tmp_path, tiny_model_dir, domain, lora_std=1.0, model={"dtype": "bfloat16"})
+    with pytest.raises(ModelError) as info:
+        merge_adapter(run, parity_threshold=1.0)
+    record = RunDir(run).read_manifest()["merge"]
+    assert record["passed"] is False and record["identical_share"] < 1.0
+    assert record["dtype"] == "bfloat16"
+    msg = str(info.value)
+    assert f"only {record['identical']} of 4 val prompts" in msg and "threshold 100%" in msg
+    assert not (run / "merged").exists()
+    assert not [p for p in run.iterdir() if p.name.startswith(".merged")]
+
+
+def test_parity_threshold_must_be_a_share(tiny_model_dir, domain, tmp_path):
+    from domainllm.serve import merge_adapter
+
+    with pytest.raises(ConfigError, match="parity-threshold"):
+        merge_adapter(tmp_path, parity_threshold=1.5)
