@@ -97,6 +97,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from domainllm.eval.compare import compare
 
     out = compare(cfg, run_dir=args.run, output_dir=args.output_dir)
+    from domainllm.eval.report import print_results
+
+    print_results(out)
     print(f"Report written to {out / 'report.md'}")
     return 0
 

@@ -461,7 +461,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin is Literal:
         allowed = typing.get_args(tp)
-        if value in allowed:
+        if isinstance(value, bool):  # YAML 1.1 reads a bare `no` / `off` as false (eval_strategy: no)
+            value = next((a for a in (("yes", "on") if value else ("no", "off")) if a in allowed), value)
+        if value in allowed and not isinstance(value, bool):
             return value
         msg = f"Config key '{key}' is {value!r}; allowed values: {', '.join(map(str, allowed))}."
         raise ConfigError(msg)

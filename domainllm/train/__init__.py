@@ -1,0 +1,61 @@
+"""Training: ``train(cfg)`` fine-tunes the base model with (Q)LoRA and writes a run directory.
+
+Names are loaded on first use, so importing this package (as the CLI does) costs nothing until a
+function is called; ``train`` itself imports torch, transformers, peft and trl when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "DataStats",
+    "build_datasets",
+    "build_peft_config",
+    "build_sft_config",
+    "check_run_dir",
+    "last_checkpoint",
+    "linear_layer_names",
+    "portable_config",
+    "prepare_run_dir",
+    "read_metrics",
+    "render_model_card",
+    "resolve_target_modules",
+    "resolve_trackers",
+    "tokenize_examples",
+    "train",
+    "write_model_card",
+    "write_plots",
+]
+
+_WHERE = {
+    "build_sft_config": "sft",
+    "portable_config": "sft",
+    "resolve_trackers": "sft",
+    "train": "sft",
+    "DataStats": "tokens",
+    "build_datasets": "tokens",
+    "tokenize_examples": "tokens",
+    "check_run_dir": "outdir",
+    "last_checkpoint": "outdir",
+    "prepare_run_dir": "outdir",
+    "build_peft_config": "lora",
+    "linear_layer_names": "lora",
+    "resolve_target_modules": "lora",
+    "read_metrics": "plots",
+    "write_plots": "plots",
+    "render_model_card": "card",
+    "write_model_card": "card",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        msg = f"module 'domainllm.train' has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(f"domainllm.train.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

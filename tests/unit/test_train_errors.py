@@ -1,0 +1,107 @@
+"""Bad input stops training in seconds with an actionable DomainLLMError, and writes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+
+def _with(cfg, **sections):
+    """A copy of ``cfg`` with fields replaced per section: _with(cfg, training={"max_steps": 2})."""
+    return cfg.replace(
+        **{name: dataclasses.replace(getattr(cfg, name), **kw) for name, kw in sections.items()}
+    )
+
+
+def _train_fails(cfg, error, *fragments):
+    from domainllm.train import train
+
+    out = Path(cfg.training.output_dir)
+    with pytest.raises(error) as info:
+        train(cfg)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+    assert not out.exists(), "a failed setup must not leave a run directory behind"
+    return str(info.value)
+
+
+def test_empty_train_split_names_the_file(tiny_config, tiny_domain):
+    from domainllm.errors import DataError
+
+    (tiny_domain / "qa" / "train.jsonl").write_text("")
+    _train_fails(tiny_config, DataError, "train.jsonl")
+
+
+def test_missing_val_split_with_early_stopping_names_the_fixes(tiny_config, tiny_domain):
+    from domainllm.errors import TrainingError
+
+    (tiny_domain / "qa" / "val.jsonl").unlink()
+    cfg = _with(tiny_config, training={"early_stopping_patience": 2})
+    text = _train_fails(cfg, TrainingError, "val", "training.eval_strategy", "data.val_fraction")
+    assert "early stopping" in text
+
+
+def test_too_many_overlong_examples_refuse_with_numbers_and_fix(tiny_config):
+    from domainllm.errors import TrainingError
+
+    cfg = _with(tiny_config, training={"max_seq_length": 40})
+    text = _train_fails(cfg, TrainingError, "of 24 training examples", "training.max_seq_length=40")
+    assert "--set training.max_seq_length=64" in text  # the longest tiny example has ~50 tokens
+
+
+def test_a_few_overlong_examples_within_budget_train(tiny_config, caplog):
+    """Under the share, truncation is logged and counted in the manifest instead of refused."""
+    from domainllm.rundir import RunDir
+    from domainllm.train import train
+
+    cfg = _with(
+        tiny_config,
+        training={"max_seq_length": 40, "max_truncated_share": 1.0, "max_steps": 1, "eval_strategy": "no"},
+    )
+    with caplog.at_level("WARNING", logger="domainllm"):
+        run = train(cfg)
+    assert "were truncated to training.max_seq_length=40" in caplog.text
+    assert RunDir(run).read_manifest()["examples"]["truncated"] > 0
+
+
+def test_unknown_target_module_lists_the_models_linear_layers(tiny_config):
+    from domainllm.errors import ConfigError
+
+    cfg = _with(tiny_config, lora={"target_modules": ["q_proj", "qkv"]})
+    _train_fails(cfg, ConfigError, "'qkv'", "lora.target_modules", "down_proj, gate_proj, k_proj")
+
+
+def test_8bit_on_cpu_is_a_config_error(tiny_config):
+    from domainllm.errors import ConfigError
+
+    cfg = _with(tiny_config, quantization={"mode": "8bit"})
+    _train_fails(cfg, ConfigError, "quantization.mode", "4bit")
+
+
+def test_resume_without_a_checkpoint_is_refused(tiny_config):
+    from domainllm.errors import RunDirError
+    from domainllm.rundir import RunDir
+    from domainllm.train import train
+
+    run = RunDir(tiny_config.training.output_dir)
+    run.mark_running()  # a run that died before its first checkpoint
+    with pytest.raises(RunDirError, match="no complete checkpoint"):
+        train(tiny_config, resume=True)
+    with pytest.raises(RunDirError, match="--overwrite"):
+        train(tiny_config)
+
+
+def test_cli_maps_training_errors_to_exit_code_2(tiny_config, tmp_path, capsys):
+    from domainllm.cli import main
+    from domainllm.config import save_config
+
+    path = save_config(tiny_config, tmp_path / "tiny.yaml")
+    code = main(["train", "--config", str(path), "--set", "lora.target_modules=[nope_proj]"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert (
+        "error: Config key 'lora.target_modules'" in err and "'nope_proj'" in err and "Traceback" not in err
+    )
+    assert not Path(tiny_config.training.output_dir).exists()
