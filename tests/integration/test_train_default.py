@@ -1,6 +1,7 @@
 """The shipped default: SmolLM2-135M-Instruct on the dental data, trained on CPU as a user would.
 
-Slow (about 3-4 minutes on a 2-core CPU): run with ``pytest -m slow tests/integration/test_train_default.py``.
+Slow (about 3-4 minutes on an idle 2-core CPU, far longer on a busy one); run it with
+``pytest -m slow tests/integration/test_train_default.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,6 @@ def test_default_dental_training_lowers_eval_loss(tmp_path):
     losses = [r["loss"] for r in rows if r["kind"] == "train"]
     assert sum(losses[:3]) / 3 > sum(losses[-3:]) / 3 + 0.5
     # Speed is reported (python -m domainllm.bench.train_speed), not asserted: a shared CPU varies 5x.
-    assert m["trained_tokens"] > 20_000 and m["tokens_per_second"] > 0
+    assert m["trained_tokens"] > 15_000 and m["tokens_per_second"] > 0
     for name in ("loss.png", "lr.png"):
         assert (run.plots_dir / name).stat().st_size > 15_000

@@ -105,3 +105,56 @@ def test_cli_maps_training_errors_to_exit_code_2(tiny_config, tmp_path, capsys):
         "error: Config key 'lora.target_modules'" in err and "'nope_proj'" in err and "Traceback" not in err
     )
     assert not Path(tiny_config.training.output_dir).exists()
+
+
+def test_run_dir_decisions_without_training(tmp_path):
+    """check_run_dir decides from what is on disk alone; nothing is changed by asking."""
+    from domainllm.errors import RunDirError
+    from domainllm.rundir import RunDir
+    from domainllm.train import check_run_dir, last_checkpoint
+
+    run = RunDir(tmp_path / "run")
+    assert check_run_dir(run, resume=False, overwrite=False) is None  # new directory: fine
+    with pytest.raises(RunDirError, match="only one"):
+        check_run_dir(run, resume=True, overwrite=True)
+    (run.checkpoints_dir / "checkpoint-4").mkdir(parents=True)  # leftovers without a manifest
+    with pytest.raises(RunDirError, match="without a manifest"):
+        check_run_dir(run, resume=False, overwrite=False)
+    assert check_run_dir(run, resume=False, overwrite=True) is None
+    run.mark_failed("boom")
+    (run.checkpoints_dir / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    (run.checkpoints_dir / "checkpoint-8").mkdir()  # torn: no trainer_state.json
+    assert last_checkpoint(run.checkpoints_dir).name == "checkpoint-4"
+    with pytest.raises(RunDirError, match="--resume to continue from checkpoint-4"):
+        check_run_dir(run, resume=False, overwrite=False)
+    assert check_run_dir(run, resume=True, overwrite=False).name == "checkpoint-4"
+    assert (run.checkpoints_dir / "checkpoint-8").is_dir() and run.status == "failed"
+
+
+def test_ctrl_c_during_training_marks_the_run_failed_and_propagates(tiny_config):
+    """A real SIGINT (as from Ctrl-C) once the first step is logged: manifest failed, KeyboardInterrupt raised."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from domainllm.rundir import RunDir
+    from domainllm.train import train
+
+    cfg = _with(tiny_config, training={"max_steps": 200, "eval_strategy": "no"})
+    run = RunDir(cfg.training.output_dir)
+
+    def interrupt_after_first_step():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if run.metrics_path.is_file() and '"kind": "train"' in run.metrics_path.read_text():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=interrupt_after_first_step, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    manifest = run.read_manifest()
+    assert manifest["status"] == "failed" and manifest["error"].startswith("KeyboardInterrupt")
+    assert manifest.get("global_step") is None  # it never reached the end
