@@ -238,6 +238,7 @@ def verdict(results: dict) -> list[str]:
             out.append(sentence)
     out.extend(_seen_sentences(results))
     out.extend(_baseline_sentences(results, arms, best))
+    out.extend(_constant_label_sentences(arms))
     for name, arm in results.get("arms", {}).items():
         if arm.get("status") == "failed":
             out.append(f"The {name} arm failed ({arm.get('error')}); it has no scores.")
@@ -274,6 +275,27 @@ def _seen_sentences(results: dict) -> list[str]:
             )
         elif ft_sig and not rag_sig:
             out.append("On unseen facts fine-tuning beat the persona prompt and retrieval did not.")
+    return out
+
+
+def _constant_label_sentences(arms: dict, share: float = 0.95) -> list[str]:
+    """Flag arms that give (almost) the same label to every label question: a prior, not an answer."""
+    groups: dict[str, list[str]] = {}
+    for name, arm in arms.items():
+        predicted = ((arm.get("summary") or {}).get("label") or {}).get("predicted") or {}
+        total = sum(predicted.values())
+        if not total:
+            continue
+        label, count = max(predicted.items(), key=lambda kv: kv[1])
+        if label != "(none)" and count / total >= share:
+            groups.setdefault(label, []).append(f"{arm_label(name)} ({100 * count / total:.0f}%)")
+    out = []
+    for label, names in groups.items():
+        who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        out.append(
+            f"{who[0].upper() + who[1:]} answered '{label}' to (nearly) every label question: that is the class "
+            "prior, not an answer to the question, so accuracy there says little beyond the majority baseline."
+        )
     return out
 
 
@@ -445,7 +467,7 @@ def _pairwise_section(results: dict) -> list[str]:
         "## Pairwise tests (paired, on `correct`)",
         "",
         "McNemar's test on the questions both arms answered (exact binomial below 25 discordant pairs), "
-        f"p-values Holm-adjusted over all {len(rows)} pairs. diff = arm A - arm B.",
+        f"p-values Holm-adjusted over all {len(rows)} pair{'s' if len(rows) > 1 else ''}. diff = arm A - arm B.",
         "",
         _md_table(["arm A", "arm B", "diff", "p", "p (Holm)", f"significant at {ALPHA}", "test", "n"], table),
         "",
@@ -476,7 +498,7 @@ def _seen_section(results: dict, ok: dict) -> list[str]:
         tests = (results.get("pairwise_by_seen") or {}).get(subset) or []
         if tests:
             lines += [
-                f"Paired tests on the {subset} questions (Holm over {len(tests)} pairs): "
+                f"Paired tests on the {subset} questions (Holm over {len(tests)} pair{'s' if len(tests) > 1 else ''}): "
                 + "; ".join(
                     f"{r['arm_a']} vs {r['arm_b']} {100 * r['diff']:+.0f} pts ({_p(r['p_holm'])})"
                     for r in tests
@@ -549,6 +571,7 @@ def _cost_section(arms: dict) -> list[str]:
                 _num(c.get("generated_tokens_per_s")),
                 _num(c.get("mean_prompt_tokens")),
                 _num(c.get("mean_generated_tokens")),
+                _num(c.get("loglik_s")),
                 _num(c.get("peak_rss_mb"), 0),
                 _num(c.get("cuda_peak_mb"), 0),
                 _num(c.get("training_wall_s")),
@@ -565,6 +588,7 @@ def _cost_section(arms: dict) -> list[str]:
         "gen tok/s",
         "prompt tokens",
         "answer tokens",
+        "loglik s",
         "peak RSS MiB",
         "CUDA peak MiB",
         "training s",
@@ -573,7 +597,8 @@ def _cost_section(arms: dict) -> list[str]:
     return [
         "## Costs",
         "",
-        "Latency per question = its batch's wall time / batch size. Tokens are counted with the local "
+        "Latency per question = its batch's wall time / batch size; wall s is the arm's generation, loglik s "
+        "the extra time spent scoring choice options by log-likelihood. Tokens are counted with the local "
         "tokenizer; prompt tokens show what retrieval adds to every call. Peak RSS is the process's "
         "high-water mark when the arm finished (it includes everything loaded before).",
         "",

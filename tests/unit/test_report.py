@@ -218,7 +218,9 @@ def test_baselines_in_report_and_chart(tmp_path) -> None:
     assert results["arms"]["prompt_only"]["summary"]["label"]["macro_f1"]["value"] == pytest.approx(
         base["macro_f1"]["value"]
     )
-    assert any("No arm is clearly above the trivial baseline (33%" in s for s in verdict(results))
+    sentences = verdict(results)
+    assert any("No arm is clearly above the trivial baseline (33%" in s for s in sentences)
+    assert "The persona prompt (100%) answered 'yes' to (nearly) every label question" in " ".join(sentences)
     md = render_markdown(results)
     assert "majority label" in md and "label: macro-F1" in md
     png = make_chart(results, tmp_path / "chart.png")
@@ -247,3 +249,33 @@ def test_json_has_no_nan(tmp_path) -> None:
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["arms"]["prompt_only"]["summary"]["metrics"]["correct"]["mean"] == 0.0
     assert not math.isnan(data["arms"]["prompt_only"]["costs"]["latency_p50_s"])
+
+
+def test_score_runs_wires_loglik_embedding_and_recall() -> None:
+    from domainllm.eval.scoring import EmbeddingScorer
+
+    recs = [
+        QARecord(
+            id="c", question="Which?", answer="Local", answer_type="choice", options=("General", "Local")
+        ),
+        QARecord(id="t", question="When?", answer="Wednesday", doc_id="hours"),
+    ]
+    runs = [
+        ArmRun(
+            name="rag",
+            retrieval=True,
+            k=1,
+            outputs=[
+                QuestionOutput(answer="A. General", doc_ids=["prices"]),
+                QuestionOutput(answer="Closed on Wednesday.", doc_ids=["prices", "hours"]),
+            ],
+            logliks=[[-5.0, -1.0], None],
+        )
+    ]
+    scores = score_runs(
+        recs, runs, ccfg=CompareConfig(), k=3, embedder=EmbeddingScorer(), logliks={"rag": runs[0].logliks}
+    )["rag"]
+    assert scores[0]["choice_acc"] == 0.0 and scores[0]["choice_loglik_acc"] == 1.0
+    assert "choice_loglik_acc" not in scores[1] and scores[1]["embed_sim"] > 0.3
+    assert "recall_at_k" not in scores[0]  # no gold doc_id
+    assert scores[1]["recall_at_k"] == 0.0  # the arm's own k = 1 wins over the default k = 3
