@@ -27,7 +27,7 @@ def phase_table(results: dict[str, Any]) -> Any:
     total = sum(phases.values()) or 1.0
     table = Table(title=f"compare phases ({results.get('domain')}, n = {results.get('n_questions')})")
     for col in ("phase", "wall s", "share", "gen tok/s", "prompt tok/q", "latency p50 s"):
-        table.add_column(col, justify="left" if col == "phase" else "right")
+        table.add_column(col, justify="left" if col == "phase" else "right", no_wrap=True)
     for name, seconds in phases.items():
         costs = {}
         if name.startswith("arm: "):
@@ -55,9 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--results", help="print the phases of an existing results.json instead of running")
     args = parser.parse_args(argv)
+    import sys
+
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     if args.results:
         path = Path(args.results)
     else:
