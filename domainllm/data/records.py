@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ANSWER_TYPES", "QADataset", "QARecord"]
+__all__ = ["ANSWER_TYPES", "QADataset", "QARecord", "records_sha256"]
 
 ANSWER_TYPES = ("text", "number", "choice", "label")
 
@@ -71,3 +74,9 @@ class QADataset:
             msg = f"Unknown split {name!r}; use train, val or test."
             raise ValueError(msg)
         return getattr(self, name)
+
+
+def records_sha256(records: Sequence[QARecord]) -> str:
+    """A content hash of a split: the training manifest records it, compare checks it to reuse a run."""
+    blob = json.dumps([r.to_dict() for r in records], sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()

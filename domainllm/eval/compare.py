@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from domainllm.config import CompareConfig, DomainConfig, config_fingerprint, config_to_dict
-from domainllm.data.records import QARecord
+from domainllm.data.records import QARecord, records_sha256
 from domainllm.errors import EvalError
 from domainllm.eval.arms import (
     Arm,
@@ -386,19 +386,13 @@ def _option_logliks(expert: Any, records: list[QARecord], run: ArmRun, arm: Arm)
 # Training run and knowledge base
 
 
-def _records_sha256(records: Sequence[QARecord]) -> str:
-    # Same definition as the training manifest (domainllm.train.sft), so hashes compare.
-    blob = json.dumps([r.to_dict() for r in records], sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()
-
-
 def _stale_reason(manifest: dict, cfg: DomainConfig, data: Any) -> str | None:
     """Why a finished run does not match the current config and data, or None if it does."""
     if manifest.get("fingerprint") != config_fingerprint(cfg):
         return f"its config fingerprint {manifest.get('fingerprint')} differs from the current {config_fingerprint(cfg)}"
     recorded = manifest.get("data") or {}
     for split in ("train", "val"):
-        current = _records_sha256(data.split(split))
+        current = records_sha256(data.split(split))
         if (recorded.get(split) or {}).get("sha256") != current:
             return f"its {split} split differs from the current data (sha256 mismatch)"
     if cfg.training.train_on == "qa+docs":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import resource
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domainllm.config import DomainConfig, config_fingerprint, save_config
+from domainllm.data.records import records_sha256
 from domainllm.errors import ConfigError, DataError, MissingDependencyError, TrainingError
 from domainllm.rundir import STATUS_COMPLETE, RunDir
 from domainllm.train.outdir import check_run_dir, prepare_run_dir
@@ -403,11 +403,6 @@ def _quiet_datasets():
 # Manifest and config helpers
 
 
-def _records_sha256(records: list[Any]) -> str:
-    blob = json.dumps([r.to_dict() for r in records], sort_keys=True, ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()
-
-
 def _static_manifest(cfg, loaded, data, stats: DataStats, peft_config, num_processes: int) -> dict[str, Any]:
     from domainllm.versions import git_commit, library_versions
 
@@ -439,7 +434,7 @@ def _static_manifest(cfg, loaded, data, stats: DataStats, peft_config, num_proce
             "format": cfg.data.format,
             "path": data.source or cfg.data.path,
             **{
-                split: {"n": len(data.split(split)), "sha256": _records_sha256(data.split(split))}
+                split: {"n": len(data.split(split)), "sha256": records_sha256(data.split(split))}
                 for split in ("train", "val", "test")
             },
             "documents": len(data.documents),
