@@ -31,7 +31,7 @@ _EXPORTS = {
     "split_documents": "domainllm.data",
     "render_prompt": "domainllm.data.formatting",
     "render_example": "domainllm.data.formatting",
-    "train": "domainllm.train",
+    "train": "domainllm.training",
     "RunDir": "domainllm.rundir",
     "load_expert": "domainllm.serve",
     "merge_adapter": "domainllm.serve",
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from domainllm.rag import build_index, open_store
     from domainllm.rundir import RunDir
     from domainllm.serve import load_expert, merge_adapter
-    from domainllm.train import train
+    from domainllm.training import train
 
 
 def __getattr__(name: str) -> Any:

@@ -61,7 +61,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     cfg = _load_config(args)  # before the heavy import: a config typo fails in well under a second
-    from domainllm.train import train
+    from domainllm.training import train
 
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
     print(f"Run written to {run_dir}")

@@ -26,7 +26,7 @@ def run_benchmark(config: str | None, overrides: Sequence[str], output_dir: str 
     """Train once and return the finished run's manifest (plus the run path under ``run_dir``)."""
     from domainllm.config import load_config
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     cfg = load_config(config, overrides)
     with tempfile.TemporaryDirectory(prefix="domainllm-bench-") as tmp:

@@ -432,7 +432,7 @@ def _prepare_run(cfg: DomainConfig, data: Any, run_dir: str | Path | None) -> tu
             }
         log.warning("Not reusing %s: %s. Training again (it is replaced).", candidate.path, stale)
         overwrite = True
-    from domainllm.train import train
+    from domainllm.training import train
 
     path = Path(train(cfg, overwrite=overwrite))
     manifest = RunDir(path).read_manifest()

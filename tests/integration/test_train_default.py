@@ -15,7 +15,7 @@ import pytest
 def test_default_dental_training_lowers_eval_loss(tmp_path):
     from domainllm.config import load_config
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     cfg = load_config()  # configs/dental.yaml
     assert cfg.model.name_or_path == "default" and cfg.data.path == "builtin:dental"

@@ -33,3 +33,22 @@ def test_resource_path_falls_back_to_the_checkout():
 
     assert (resource_path("configs") / "dental.yaml").is_file()
     assert resolve_path("builtin:dental").name == "dental"
+
+
+def test_public_names_stay_callable_after_every_submodule_is_imported():
+    """A subpackage named like an export (``domainllm.train``) is bound over the lazy function by
+    the import system as soon as anything imports it: the README's ``domainllm.train(cfg)`` then
+    fails with "'module' object is not callable". Import every submodule first, then check."""
+    import importlib
+    import pkgutil
+    import types
+
+    import domainllm
+
+    for info in pkgutil.walk_packages(domainllm.__path__, "domainllm."):
+        if ".bench." in info.name:
+            continue
+        importlib.import_module(info.name)
+    for name in domainllm.__all__:
+        value = getattr(domainllm, name)
+        assert not isinstance(value, types.ModuleType), f"domainllm.{name} resolves to a module, not the API object"

@@ -1,4 +1,4 @@
-"""Serving a run that ``domainllm.train.train`` really produced (TRL + PEFT on the tiny model)."""
+"""Serving a run that ``domainllm.training.train`` really produced (TRL + PEFT on the tiny model)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["one_torch_thread"]
 def trained_run(tiny_config, tmp_path_factory):
     import dataclasses
 
-    from domainllm.train import train
+    from domainllm.training import train
 
     short = dataclasses.replace(
         tiny_config.training, num_epochs=1, eval_strategy="no", load_best_model_at_end=False

@@ -16,7 +16,7 @@ def test_4bit_base_trains_with_finite_falling_loss(tiny_config):
     from safetensors import safe_open
 
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     cfg = tiny_config.replace(
         quantization=dataclasses.replace(tiny_config.quantization, mode="4bit"),

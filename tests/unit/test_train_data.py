@@ -29,7 +29,7 @@ def test_loss_mask_covers_exactly_the_answer_and_end_of_turn(tiny_config, tiny_m
 
     from domainllm.data import load_domain, render_prompt
     from domainllm.modeling import load_base_model
-    from domainllm.train import build_datasets, build_peft_config, build_sft_config
+    from domainllm.training import build_datasets, build_peft_config, build_sft_config
 
     cfg = tiny_config
     loaded = load_base_model(cfg.model, cfg.quantization)
@@ -70,7 +70,7 @@ def test_whole_sequence_loss_when_completion_only_is_off(tiny_config, tmp_path):
 
     from domainllm.data import load_domain
     from domainllm.modeling import load_base_model
-    from domainllm.train import build_datasets, build_sft_config
+    from domainllm.training import build_datasets, build_sft_config
 
     cfg = tiny_config.replace(training=dataclasses.replace(tiny_config.training, completion_only_loss=False))
     loaded = load_base_model(cfg.model, cfg.quantization)
@@ -89,7 +89,7 @@ def test_whole_sequence_loss_when_completion_only_is_off(tiny_config, tmp_path):
 
 def test_tokenize_examples_counts_truncation_and_drops_answerless(tokenizer):
     from domainllm.data import render_example
-    from domainllm.train import tokenize_examples
+    from domainllm.training import tokenize_examples
 
     short = render_example(tokenizer, "Closed on?", "Wednesday", "Be brief.")
     long = render_example(tokenizer, "word " * 200, "An answer", "Be brief.")
@@ -106,7 +106,7 @@ def test_tokenize_examples_counts_truncation_and_drops_answerless(tokenizer):
 
 def test_truncating_answers_partly_keeps_their_start(tokenizer):
     from domainllm.data import render_example
-    from domainllm.train import tokenize_examples
+    from domainllm.training import tokenize_examples
 
     ex = render_example(tokenizer, "Q?", "one two three four five six seven", None)
     n_prompt = len(tokenizer(ex["prompt"], add_special_tokens=False)["input_ids"])
@@ -117,7 +117,7 @@ def test_truncating_answers_partly_keeps_their_start(tokenizer):
 
 def test_qa_plus_docs_adds_document_windows_with_loss_on_every_token(tiny_config, tiny_domain, tokenizer):
     from domainllm.data import load_domain
-    from domainllm.train import build_datasets
+    from domainllm.training import build_datasets
 
     filler = " ".join(f"Sentence {i} says nothing in particular about the practice." for i in range(40))
     (tiny_domain / "docs" / "history.md").write_text(
@@ -139,7 +139,7 @@ def test_qa_plus_docs_adds_document_windows_with_loss_on_every_token(tiny_config
 
 
 def test_attention_targets_resolve_to_the_models_projections(tiny_llama):
-    from domainllm.train import build_peft_config, linear_layer_names, resolve_target_modules
+    from domainllm.training import build_peft_config, linear_layer_names, resolve_target_modules
 
     names = linear_layer_names(tiny_llama)
     assert names == ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
@@ -159,7 +159,7 @@ def test_attention_targets_resolve_to_the_models_projections(tiny_llama):
 
 def test_unknown_or_head_target_modules_are_config_errors_listing_real_names(tiny_llama):
     from domainllm.errors import ConfigError
-    from domainllm.train import resolve_target_modules
+    from domainllm.training import resolve_target_modules
 
     with pytest.raises(ConfigError) as info:
         resolve_target_modules(tiny_llama, ["q_proj", "query_key"])
@@ -171,7 +171,7 @@ def test_unknown_or_head_target_modules_are_config_errors_listing_real_names(tin
 
 
 def test_sft_config_carries_our_settings(tiny_config, tmp_path):
-    from domainllm.train import build_sft_config
+    from domainllm.training import build_sft_config
 
     t = dataclasses.replace(
         tiny_config.training,
@@ -216,7 +216,7 @@ def test_sft_config_carries_our_settings(tiny_config, tmp_path):
 
 def test_sft_config_rejects_unrestorable_saves_and_paged_optimizers_on_cpu(tiny_config, tmp_path):
     from domainllm.errors import ConfigError
-    from domainllm.train import build_sft_config
+    from domainllm.training import build_sft_config
 
     def build(**kw):
         cfg = tiny_config.replace(training=dataclasses.replace(tiny_config.training, **kw))
@@ -236,7 +236,7 @@ def test_sft_config_rejects_unrestorable_saves_and_paged_optimizers_on_cpu(tiny_
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
 def test_asking_for_a_tracker_that_is_not_installed_names_the_install_command():
     from domainllm.errors import MissingDependencyError
-    from domainllm.train import resolve_trackers
+    from domainllm.training import resolve_trackers
 
     with pytest.raises(MissingDependencyError, match=r"pip install 'domainllm\[wandb\]'"):
         resolve_trackers(["wandb"])

@@ -16,7 +16,7 @@ def _with(cfg, **sections):
 
 
 def _train_fails(cfg, error, *fragments):
-    from domainllm.train import train
+    from domainllm.training import train
 
     out = Path(cfg.training.output_dir)
     with pytest.raises(error) as info:
@@ -54,7 +54,7 @@ def test_too_many_overlong_examples_refuse_with_numbers_and_fix(tiny_config):
 def test_a_few_overlong_examples_within_budget_train(tiny_config, caplog):
     """Under the share, truncation is logged and counted in the manifest instead of refused."""
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     cfg = _with(
         tiny_config,
@@ -83,7 +83,7 @@ def test_8bit_on_cpu_is_a_config_error(tiny_config):
 def test_resume_without_a_checkpoint_is_refused(tiny_config):
     from domainllm.errors import RunDirError
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     run = RunDir(tiny_config.training.output_dir)
     run.mark_running()  # a run that died before its first checkpoint
@@ -111,7 +111,7 @@ def test_run_dir_decisions_without_training(tmp_path):
     """check_run_dir decides from what is on disk alone; nothing is changed by asking."""
     from domainllm.errors import RunDirError
     from domainllm.rundir import RunDir
-    from domainllm.train import check_run_dir, last_checkpoint
+    from domainllm.training import check_run_dir, last_checkpoint
 
     run = RunDir(tmp_path / "run")
     assert check_run_dir(run, resume=False, overwrite=False) is None  # new directory: fine
@@ -139,7 +139,7 @@ def test_ctrl_c_during_training_marks_the_run_failed_and_propagates(tiny_config)
     import time
 
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     cfg = _with(tiny_config, training={"max_steps": 200, "eval_strategy": "no"})
     run = RunDir(cfg.training.output_dir)

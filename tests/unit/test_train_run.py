@@ -49,7 +49,7 @@ def trained(tiny_model_dir, tmp_path_factory):
     import trl.trainer.sft_trainer as trl_sft
 
     import domainllm.modeling as modeling
-    from domainllm.train import train
+    from domainllm.training import train
 
     root = tmp_path_factory.mktemp("train-run")
     domain = write_tiny_domain(root / "domain")
@@ -224,7 +224,7 @@ def test_model_card_and_portable_config(trained):
 
 def test_a_finished_run_is_not_overwritten_without_the_flag(trained):
     from domainllm.errors import RunDirError
-    from domainllm.train import train
+    from domainllm.training import train
 
     manifest = trained["run"] / "manifest.json"
     before = manifest.stat().st_mtime_ns
@@ -240,7 +240,7 @@ def test_failed_run_is_refused_until_resume_or_overwrite_and_overwrite_starts_cl
 
     from domainllm.errors import RunDirError
     from domainllm.rundir import RunDir
-    from domainllm.train import train
+    from domainllm.training import train
 
     copy = tmp_path / "failed-run"
     shutil.copytree(trained["run"], copy)
@@ -264,7 +264,7 @@ def test_failed_run_is_refused_until_resume_or_overwrite_and_overwrite_starts_cl
 
 def test_a_foreign_directory_is_never_deleted(trained, tmp_path):
     from domainllm.errors import RunDirError
-    from domainllm.train import train
+    from domainllm.training import train
 
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match="not a domainllm run directory"):

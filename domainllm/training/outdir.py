@@ -18,7 +18,7 @@ from pathlib import Path
 
 from domainllm.errors import RunDirError
 from domainllm.rundir import STATUS_COMPLETE, STATUS_RUNNING, RunDir
-from domainllm.train.plots import read_metrics
+from domainllm.training.plots import read_metrics
 
 __all__ = ["check_run_dir", "last_checkpoint", "prepare_run_dir", "rewind_metrics"]
 

@@ -14,8 +14,8 @@ setup -> train -> save, like a torchtune recipe:
 
 Existing directories: a finished run is replaced only with ``overwrite``; a failed or interrupted
 (still "running") run is refused unless ``resume`` (continue from its last complete checkpoint) or
-``overwrite`` (start over) says which (:mod:`domainllm.train.outdir`). Examples are tokenized by
-:mod:`domainllm.train.tokens`, which counts truncation and builds the exact loss mask. Under
+``overwrite`` (start over) says which (:mod:`domainllm.training.outdir`). Examples are tokenized by
+:mod:`domainllm.training.tokens`, which counts truncation and builds the exact loss mask. Under
 ``accelerate launch`` every process runs this same function; only the main process writes files.
 """
 
@@ -37,8 +37,8 @@ from domainllm.config import DomainConfig, config_fingerprint, save_config
 from domainllm.data.records import records_sha256
 from domainllm.errors import ConfigError, DataError, MissingDependencyError, TrainingError
 from domainllm.rundir import STATUS_COMPLETE, RunDir
-from domainllm.train.outdir import check_run_dir, prepare_run_dir
-from domainllm.train.tokens import DataStats, build_datasets
+from domainllm.training.outdir import check_run_dir, prepare_run_dir
+from domainllm.training.tokens import DataStats, build_datasets
 
 if TYPE_CHECKING:
     from domainllm.data.records import QADataset
@@ -75,7 +75,7 @@ def train(
     data = _load_data(cfg, val_needed)
     loaded = load_base_model(cfg.model, cfg.quantization, device_map=_device_map(device, state))
     train_ds, eval_ds, stats = build_datasets(data, loaded.tokenizer, cfg)
-    from domainllm.train.lora import build_peft_config
+    from domainllm.training.lora import build_peft_config
 
     peft_config = build_peft_config(cfg.lora, loaded.model)
     if loaded.quant_mode in ("4bit", "8bit"):
@@ -116,9 +116,9 @@ def _train_and_save(cfg, run, args, loaded, peft_config, train_ds, eval_ds, chec
     from transformers import EarlyStoppingCallback, PrinterCallback
     from trl import SFTTrainer
 
-    from domainllm.train.callbacks import ManifestProgress, MetricsLogger, ProgressBar
-    from domainllm.train.card import write_model_card
-    from domainllm.train.plots import read_metrics, write_plots
+    from domainllm.training.callbacks import ManifestProgress, MetricsLogger, ProgressBar
+    from domainllm.training.card import write_model_card
+    from domainllm.training.plots import read_metrics, write_plots
 
     t = cfg.training
     callbacks: list[Any] = [MetricsLogger(run.metrics_path), ProgressBar(), ManifestProgress(run)]

@@ -52,9 +52,9 @@ _WHERE = {
 
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
-        msg = f"module 'domainllm.train' has no attribute {name!r}"
+        msg = f"module 'domainllm.training' has no attribute {name!r}"
         raise AttributeError(msg)
-    return getattr(importlib.import_module(f"domainllm.train.{_WHERE[name]}"), name)
+    return getattr(importlib.import_module(f"domainllm.training.{_WHERE[name]}"), name)
 
 
 def __dir__() -> list[str]:
