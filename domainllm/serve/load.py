@@ -166,8 +166,11 @@ class DomainExpert:
         Choice questions are scored this way by lm-evaluation-harness: no parsing of free text, the
         model's preference among the options is read off directly. Prompt and option are tokenized
         separately and concatenated, so a merge across the boundary cannot change the option's tokens.
+        Each prompt is read once and its KV cache shared by all its options: with retrieved context
+        the prompt is hundreds of tokens and an option a few, so this is most of the cost saved.
         """
         import torch
+        from transformers import DynamicCache
 
         from domainllm.serve.pipeline import check_prompt_lengths
 
@@ -175,43 +178,77 @@ class DomainExpert:
             msg = f"option_loglikelihoods got {len(prompts)} prompts but {len(options)} option lists; pass one list per prompt."
             raise ValueError(msg)
         tok = self.tokenizer
-        pairs: list[tuple[int, int, list[int], list[int]]] = []
+        contexts: list[list[int]] = []
+        conts: list[list[list[int]]] = []
         for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
             ctx = tok(prompt, add_special_tokens=False)["input_ids"]
+            if not ctx:
+                msg = f"Prompt {i + 1} is empty; option log-likelihoods need a prompt to condition on."
+                raise ValueError(msg)
+            row = []
             for j, option in enumerate(opts):
                 cont = tok(option, add_special_tokens=False)["input_ids"]
                 if not cont:
                     msg = f"Option {j + 1} of prompt {i + 1} is empty ({option!r}); every option needs text to score."
                     raise ValueError(msg)
-                pairs.append((i, j, ctx, cont))
-        check_prompt_lengths([len(c) + len(o) for _, _, c, o in pairs], 0, self.context_length)
+                row.append(cont)
+            contexts.append(ctx)
+            conts.append(row)
+        lengths = [len(c) + len(o) for c, row in zip(contexts, conts, strict=True) for o in row]
+        check_prompt_lengths(lengths, 0, self.context_length)
         scores: list[list[float]] = [[0.0] * len(opts) for opts in options]
         size = batch_size or self.config.generation.batch_size
         pad = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0]
-        order = sorted(range(len(pairs)), key=lambda k: -(len(pairs[k][2]) + len(pairs[k][3])))
+        order = [i for i in sorted(range(len(prompts)), key=lambda k: -len(contexts[k])) if conts[i]]
+        dev = self.device
         with self.adapter_enabled(adapter), torch.inference_mode():
             for first in range(0, len(order), size):
-                chunk = [pairs[k] for k in order[first : first + size]]
-                width = max(len(c) + len(o) for _, _, c, o in chunk)
-                keep = max(len(o) for _, _, _, o in chunk) + 1
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for r, (_, _, ctx, cont) in enumerate(chunk):
-                    seq = ctx + cont
-                    ids[r, width - len(seq) :] = torch.tensor(seq)
-                    mask[r, width - len(seq) :] = 1
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    position_ids=positions.to(self.device),
-                    logits_to_keep=keep,
-                ).logits.float()
-                logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # predictions for the last keep-1 tokens
-                for r, (i, j, _, cont) in enumerate(chunk):
-                    targets = torch.tensor(cont, device=logprobs.device)
-                    rows = logprobs[r, logprobs.shape[1] - len(cont) :]
-                    scores[i][j] = float(rows.gather(-1, targets[:, None]).sum())
+                group = order[first : first + size]
+                # 1. The prompts, left-padded, once each: the cache and the first option token's logits.
+                width = max(len(contexts[i]) for i in group)
+                ids = torch.full((len(group), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(group), width), dtype=torch.long)
+                for r, i in enumerate(group):
+                    ids[r, width - len(contexts[i]) :] = torch.tensor(contexts[i])
+                    mask[r, width - len(contexts[i]) :] = 1
+                cache = DynamicCache(config=self.model.config)
+                out = self.model(
+                    input_ids=ids.to(dev),
+                    attention_mask=mask.to(dev),
+                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(dev),
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                first_logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+                # 2. Every option of those prompts, right-padded, on a copy of its prompt's cache.
+                rows = [(r, i, j) for r, i in enumerate(group) for j in range(len(conts[i]))]
+                span = max(len(conts[i][j]) for _, i, j in rows)
+                cont_ids = torch.full((len(rows), span), pad, dtype=torch.long)
+                cont_mask = torch.zeros((len(rows), span), dtype=torch.long)
+                for k, (_, i, j) in enumerate(rows):
+                    cont_ids[k, : len(conts[i][j])] = torch.tensor(conts[i][j])
+                    cont_mask[k, : len(conts[i][j])] = 1
+                owner = torch.tensor([r for r, _, _ in rows])
+                cache.batch_select_indices(owner.to(dev))
+                starts = torch.tensor([len(contexts[i]) for _, i, _ in rows])
+                logits = None
+                if span > 1:  # the last option token's logits are never needed
+                    logits = self.model(
+                        input_ids=cont_ids[:, :-1].to(dev),
+                        attention_mask=torch.cat([mask[owner], cont_mask[:, :-1]], dim=1).to(dev),
+                        position_ids=(starts[:, None] + torch.arange(span - 1)[None, :]).to(dev),
+                        past_key_values=cache,
+                        use_cache=True,
+                    ).logits.float()
+                for k, (r, i, j) in enumerate(rows):
+                    cont = conts[i][j]
+                    total = first_logprobs[r, cont[0]]
+                    if len(cont) > 1:
+                        rest = torch.log_softmax(logits[k, : len(cont) - 1], dim=-1)
+                        targets = torch.tensor(cont[1:], device=rest.device)
+                        total = total + rest.gather(-1, targets[:, None]).sum()
+                    scores[i][j] = float(total)
         return scores
 
 

@@ -51,4 +51,6 @@ def test_public_names_stay_callable_after_every_submodule_is_imported():
         importlib.import_module(info.name)
     for name in domainllm.__all__:
         value = getattr(domainllm, name)
-        assert not isinstance(value, types.ModuleType), f"domainllm.{name} resolves to a module, not the API object"
+        assert not isinstance(value, types.ModuleType), (
+            f"domainllm.{name} resolves to a module, not the API object"
+        )

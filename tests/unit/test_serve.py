@@ -244,13 +244,17 @@ def test_option_loglikelihoods_match_a_manual_forward_pass(expert, prompts):
     assert [len(s) for s in scores] == [3, 1]
     assert all(s < 0 for row in scores for s in row)
     tok = expert.tokenizer
-    ctx = tok(prompts[0], add_special_tokens=False)["input_ids"]
-    cont = tok("Dr. Ines Marlow", add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        logits = expert.model(input_ids=torch.tensor([ctx + cont])).logits[0]
-    logprobs = torch.log_softmax(logits.float(), -1)
-    manual = sum(float(logprobs[len(ctx) - 1 + i, t]) for i, t in enumerate(cont))
-    assert scores[0][2] == pytest.approx(manual, abs=1e-3)
+    # Every option, one unpadded forward pass each: the shared, padded prompt cache must not change a score.
+    for i, opts in enumerate(options):
+        ctx = tok(prompts[i], add_special_tokens=False)["input_ids"]
+        for j, option in enumerate(opts):
+            cont = tok(option, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = expert.model(input_ids=torch.tensor([ctx + cont])).logits[0]
+            logprobs = torch.log_softmax(logits.float(), -1)
+            manual = sum(float(logprobs[len(ctx) - 1 + k, t]) for k, t in enumerate(cont))
+            assert scores[i][j] == pytest.approx(manual, abs=1e-3), (i, j, option)
+    assert len(tok(prompts[0])["input_ids"]) != len(tok(prompts[1])["input_ids"])  # padding was exercised
     one_by_one = expert.option_loglikelihoods(prompts[:2], options, batch_size=1)
     assert _flat(one_by_one) == pytest.approx(_flat(scores), abs=1e-3)
 
