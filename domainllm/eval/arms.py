@@ -86,6 +86,10 @@ class Arm:
     description: str = ""
     # Chunks retrieved per question (for recall@k); None for arms without retrieval.
     k: int | None = None
+    # Prompt length of each input (cheap: render without generating). When given, questions are
+    # batched with others of similar length, as a serving engine buckets requests: left padding to
+    # the longest prompt of a batch otherwise wastes a quarter of the RAG arms' compute.
+    prompt_lengths: Callable[[Sequence[dict[str, Any]]], list[int]] | None = None
 
 
 @dataclass
@@ -231,8 +235,14 @@ def run_arm(
     outputs: list[QuestionOutput] = []
     bar = tqdm(total=len(inputs), desc=f"arm {arm.name}", unit="q", disable=not progress, leave=False)
     try:
-        for first in range(0, len(inputs), batch_size):
-            batch = list(inputs[first : first + batch_size])
+        order = list(range(len(inputs)))
+        if arm.prompt_lengths is not None and len(inputs) > batch_size:
+            lengths = arm.prompt_lengths(inputs)
+            order.sort(key=lambda i: -lengths[i])
+        slots: list[QuestionOutput | None] = [None] * len(inputs)
+        for first in range(0, len(order), batch_size):
+            positions = order[first : first + batch_size]
+            batch = [inputs[i] for i in positions]
             t0 = time.perf_counter()
             results = arm.runnable.batch(batch)
             elapsed = time.perf_counter() - t0
@@ -242,24 +252,23 @@ def run_arm(
                 )
                 raise EvalError(msg)
             run.generation_s += elapsed
-            for result in results:
+            for position, result in zip(positions, results, strict=True):
                 result = result if isinstance(result, dict) else {"answer": result}
                 answer = _answer_text(result.get("answer")).strip()
                 prompt = result.get("prompt")
                 prompt = prompt if isinstance(prompt, str) else (str(prompt) if prompt is not None else None)
                 chunk_ids, doc_ids = _source_ids(result.get("sources"))
-                outputs.append(
-                    QuestionOutput(
-                        answer=answer,
-                        prompt=prompt,
-                        chunk_ids=chunk_ids,
-                        doc_ids=doc_ids,
-                        latency_s=elapsed / len(batch),
-                        prompt_tokens=count_tokens(prompt) if count_tokens and prompt else None,
-                        generated_tokens=count_tokens(answer) if count_tokens else None,
-                    )
+                slots[position] = QuestionOutput(
+                    answer=answer,
+                    prompt=prompt,
+                    chunk_ids=chunk_ids,
+                    doc_ids=doc_ids,
+                    latency_s=elapsed / len(batch),
+                    prompt_tokens=count_tokens(prompt) if count_tokens and prompt else None,
+                    generated_tokens=count_tokens(answer) if count_tokens else None,
                 )
             bar.update(len(batch))
+        outputs = [slot for slot in slots if slot is not None]
     except Exception as exc:
         run.status = "failed"
         run.error = f"{exc.__class__.__name__}: {exc}"

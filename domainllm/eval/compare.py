@@ -291,9 +291,19 @@ def _spec_flag(spec: Any, flag: str) -> bool:
     return bool(spec.adapter if flag == "adapter" else spec.uses_retrieval)
 
 
+def _prompt_lengths(prompt_chain: Any, tokenizer: Any) -> Any:
+    """Token counts of the rendered prompts (retrieval included, no generation) for length bucketing."""
+
+    def lengths(inputs: Any) -> list[int]:
+        rendered = prompt_chain.batch(list(inputs))
+        return [len(tokenizer(item["prompt"], add_special_tokens=False)["input_ids"]) for item in rendered]
+
+    return lengths
+
+
 def _build_arms(cfg: DomainConfig, specs: dict, extra: dict, expert: Any, store: Any) -> list[Arm | ArmRun]:
     """The arms in config order; an arm that cannot be built becomes a failed (or skipped) ArmRun."""
-    from domainllm.chains import build_chain
+    from domainllm.chains import build_chain, build_prompt_chain
 
     arms: list[Arm | ArmRun] = []
     retriever = None
@@ -309,7 +319,8 @@ def _build_arms(cfg: DomainConfig, specs: dict, extra: dict, expert: Any, store:
             arms.append(_not_run(name, "local", "failed", exc, adapter=adapter, retrieval=uses_retrieval))
             continue
         k = (spec.k or cfg.retrieval.k) if uses_retrieval else None
-        arms.append(Arm(name, chain, "local", adapter, uses_retrieval, spec.description or "", k=k))
+        lengths = _prompt_lengths(build_prompt_chain(spec, expert, retriever), expert.tokenizer)
+        arms.append(Arm(name, chain, "local", adapter, uses_retrieval, spec.description or "", k, lengths))
     prompt_spec = specs.get("prompt_only")
     if prompt_spec is None and any(reason is None for reason in extra.values()):
         from domainllm.chains import load_chain_spec

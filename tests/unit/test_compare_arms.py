@@ -20,6 +20,7 @@ class EchoChain(Runnable):
 
     def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
         self.batches: list[int] = []
+        self.questions: list[list[str]] = []
         self.delay = delay
         self.fail_on = fail_on
 
@@ -28,6 +29,7 @@ class EchoChain(Runnable):
 
     def batch(self, inputs: list[dict], config: Any = None, **kwargs: Any) -> list[dict]:
         self.batches.append(len(inputs))
+        self.questions.append([i["question"] for i in inputs])
         if self.fail_on and any(self.fail_on in i["question"] for i in inputs):
             msg = "CUDA out of memory (simulated by the test chain)"
             raise RuntimeError(msg)
@@ -65,6 +67,21 @@ def test_run_arm_batches_times_and_counts() -> None:
     assert run.outputs[-1].latency_s == pytest.approx(0.05 / 2, abs=0.015)
     assert run.generation_s >= 0.15 and run.wall_s >= run.generation_s
     assert run.peak_rss_mb and run.peak_rss_mb > 10
+
+
+def test_run_arm_buckets_questions_by_prompt_length_and_answers_in_input_order() -> None:
+    chain = EchoChain()
+    inputs = [arm_inputs(r) for r in recs(7)]
+    length = {f"question {i}": n for i, n in enumerate([5, 90, 10, 80, 20, 70, 30])}
+    arm = Arm("rag", chain, prompt_lengths=lambda xs: [length[x["question"]] for x in xs])
+    run = run_arm(arm, inputs, batch_size=3, progress=False)
+    # longest first, batched with their neighbours in length, not in input order
+    assert chain.questions == [
+        ["question 1", "question 3", "question 5"],
+        ["question 6", "question 4", "question 2"],
+        ["question 0"],
+    ]
+    assert run.answers == [f"QUESTION {i}" for i in range(7)]  # back in input order
 
 
 def test_run_arm_records_a_crash_instead_of_raising() -> None:
