@@ -172,7 +172,7 @@ class DomainExpert:
         import torch
         from transformers import DynamicCache
 
-        from domainllm.serve.pipeline import check_prompt_lengths
+        from domainllm.serve.pipeline import check_prompt_lengths, pad_batch
 
         if len(prompts) != len(options):
             msg = f"option_loglikelihoods got {len(prompts)} prompts but {len(options)} option lists; pass one list per prompt."
@@ -205,12 +205,7 @@ class DomainExpert:
             for first in range(0, len(order), size):
                 group = order[first : first + size]
                 # 1. The prompts, left-padded, once each: the cache and the first option token's logits.
-                width = max(len(contexts[i]) for i in group)
-                ids = torch.full((len(group), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(group), width), dtype=torch.long)
-                for r, i in enumerate(group):
-                    ids[r, width - len(contexts[i]) :] = torch.tensor(contexts[i])
-                    mask[r, width - len(contexts[i]) :] = 1
+                ids, mask = pad_batch([contexts[i] for i in group], pad)
                 cache = DynamicCache(config=self.model.config)
                 out = self.model(
                     input_ids=ids.to(dev),
@@ -223,12 +218,8 @@ class DomainExpert:
                 first_logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
                 # 2. Every option of those prompts, right-padded, on a copy of its prompt's cache.
                 rows = [(r, i, j) for r, i in enumerate(group) for j in range(len(conts[i]))]
-                span = max(len(conts[i][j]) for _, i, j in rows)
-                cont_ids = torch.full((len(rows), span), pad, dtype=torch.long)
-                cont_mask = torch.zeros((len(rows), span), dtype=torch.long)
-                for k, (_, i, j) in enumerate(rows):
-                    cont_ids[k, : len(conts[i][j])] = torch.tensor(conts[i][j])
-                    cont_mask[k, : len(conts[i][j])] = 1
+                cont_ids, cont_mask = pad_batch([conts[i][j] for _, i, j in rows], pad, side="right")
+                span = cont_ids.shape[1]
                 owner = torch.tensor([r for r, _, _ in rows])
                 cache.batch_select_indices(owner.to(dev))
                 starts = torch.tensor([len(contexts[i]) for _, i, _ in rows])

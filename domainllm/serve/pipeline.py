@@ -37,6 +37,7 @@ __all__ = [
     "generate_texts",
     "generation_kwargs",
     "model_context_length",
+    "pad_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,24 @@ def _truncate_at_stop(text: str, stops: Sequence[str] | None) -> tuple[str, bool
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, side: str = "left") -> tuple[Any, Any]:
+    """Token id rows padded to the longest: ``(input_ids, attention_mask)`` as long tensors.
+
+    Prompts are padded on the left so every row's next token comes right after its last real one;
+    continuations that extend a cache are padded on the right.
+    """
+    import torch
+
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for r, seq in enumerate(sequences):
+        span = slice(width - len(seq), width) if side == "left" else slice(0, len(seq))
+        ids[r, span] = torch.tensor(seq, dtype=torch.long)
+        mask[r, span] = 1
+    return ids, mask
+
+
 def check_prompt_lengths(lengths: Sequence[int], max_new_tokens: int, context: int | None) -> None:
     """Refuse prompts that leave no room for the answer, naming the item and the lengths."""
     if context is None:
@@ -193,13 +212,8 @@ def generate_texts(
     results: list[GeneratedText | None] = [None] * len(prompts)
     for first in range(0, len(order), batch_size):
         rows = order[first : first + batch_size]
-        width = max(len(encoded[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            ids = encoded[i]
-            input_ids[r, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[r, width - len(ids) :] = 1
+        input_ids, attention = pad_batch([encoded[i] for i in rows], pad_id)
+        width = input_ids.shape[1]
         kwargs = dict(gen_kwargs)
         if stop:
             kwargs["stopping_criteria"] = [_stop_criteria(tokenizer, stop, width)]
