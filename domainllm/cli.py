@@ -64,7 +64,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from domainllm.training import train
 
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
-    print(f"Run written to {run_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, say it once, not once per process
+        print(f"Run written to {run_dir}")
     return 0
 
 

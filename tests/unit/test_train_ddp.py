@@ -67,7 +67,8 @@ def test_two_process_ddp_run_writes_one_adapter_from_rank_zero(tiny_model_dir, t
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=REPO, env=env)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
-    assert proc.stdout.count(f"Run written to {out}") == 2  # both ranks ran the command to the end
+    # accelerate exits 0 only when both ranks did; the result is announced once, by rank 0
+    assert proc.stdout.count(f"Run written to {out}") == 1
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["num_processes"] == 2
