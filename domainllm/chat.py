@@ -3,8 +3,10 @@
 It serves a run directory the way the comparison does: the fine-tuned arm (or, with ``--rag``, the
 fine-tuned + retrieval arm) from the chain specs, on the one model in memory; ``--no-adapter`` and
 ``base`` give the prompt-only and RAG arms of the base model. With ``--rag`` the bot shows which
-documents it was given. Errors a user causes (an empty or too-long question) are printed and the
-conversation goes on; ``/quit`` or end of input leaves.
+documents it was given. A failed answer never ends the conversation: errors a user causes (an empty
+or too-long question) are printed as they are, any other error (a generation failure, say) as one
+line naming its type, and Ctrl-C while an answer streams stops that answer and returns to the
+prompt. ``/quit``, end of input (Ctrl-D) or Ctrl-C at the prompt leaves.
 """
 
 from __future__ import annotations
@@ -92,7 +94,10 @@ def run_chat(
     while True:
         out.write(PROMPT)
         out.flush()
-        line = inp.readline()
+        try:
+            line = inp.readline()
+        except KeyboardInterrupt:  # Ctrl-C at the prompt: leave, as with end of input
+            line = ""
         if not line:
             out.write("\n")
             out.flush()
@@ -117,6 +122,12 @@ def run_chat(
             out.write("\n")
             if rag:
                 out.write(format_sources(prepared["sources"]) + "\n")
+        except KeyboardInterrupt:  # Ctrl-C mid-answer: the stream's cleanup stopped generation
+            out.write(f"{chr(10) if started else ''}(interrupted)\n")
         except DomainLLMError as exc:
             out.write(f"{chr(10) if started else ''}error: {exc}\n")
+        except Exception as exc:  # one bad answer must not end the session; --debug logs the traceback
+            log.debug("Answering %r failed", question, exc_info=True)
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "(no message)"
+            out.write(f"{chr(10) if started else ''}error: {type(exc).__name__}: {first}\n")
         out.flush()

@@ -72,7 +72,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from domainllm.serve import merge_adapter
 
-    out = merge_adapter(args.run_dir, output_dir=args.output_dir, parity_threshold=args.parity_threshold)
+    out = merge_adapter(
+        args.run_dir, output_dir=args.output_dir, parity_threshold=args.parity_threshold, dtype=args.dtype
+    )
     print(f"Merged model written to {out}")
     return 0
 
@@ -115,15 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    # The same flags after the subcommand (`domainllm train --debug`), where users type them. SUPPRESS
+    # keeps a subparser from resetting a value given before the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress details"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("info", help="show the device, library versions and whether the offline defaults load")
+    p = sub.add_parser(
+        "info",
+        parents=[common],
+        help="show the device, library versions and whether the offline defaults load",
+    )
     p.description = "Show the device, library versions, and load the offline default model and embedder."
     p.add_argument("--no-load", action="store_true", help="only locate the defaults, do not load them")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_cmd_info)
 
-    p = sub.add_parser("train", help="fine-tune the base model with (Q)LoRA on the domain's QA pairs")
+    p = sub.add_parser(
+        "train", parents=[common], help="fine-tune the base model with (Q)LoRA on the domain's QA pairs"
+    )
     p.description = "Fine-tune the base model with (Q)LoRA using TRL's SFTTrainer; writes a self-describing run directory."
     _add_config_args(p)
     p.add_argument("--output-dir", "-o", metavar="DIR", help="run directory (default: training.output_dir)")
@@ -133,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in the output directory")
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("merge", help="merge a run's adapter into a full-precision base and check parity")
+    p = sub.add_parser(
+        "merge", parents=[common], help="merge a run's adapter into a full-precision base and check parity"
+    )
     p.description = (
         "Merge RUN_DIR/adapter into the base model in full precision, write RUN_DIR/merged/, check parity."
     )
@@ -148,10 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHARE",
         help="least share of val prompts whose greedy outputs must agree between merged and unmerged (default 0.9)",
     )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16", "auto"),
+        default="float32",
+        help="dtype the merged weights are saved in; the merge itself always runs in float32 "
+        "(auto = the config's model.dtype on this device; default float32)",
+    )
     p.set_defaults(handler=_cmd_merge)
 
     p = sub.add_parser(
-        "index", help="build or update a persistent Chroma knowledge base from a folder of documents"
+        "index",
+        parents=[common],
+        help="build or update a persistent Chroma knowledge base from a folder of documents",
     )
     p.description = (
         "Build or update a persistent Chroma store (cosine space) from Markdown, text, HTML and PDF files."
@@ -161,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(handler=_cmd_index)
 
-    p = sub.add_parser("chat", help="talk to a fine-tuned model in the terminal, optionally with retrieval")
+    p = sub.add_parser(
+        "chat", parents=[common], help="talk to a fine-tuned model in the terminal, optionally with retrieval"
+    )
     p.description = (
         "A terminal Q&A bot over a run directory: streams tokens, shows the sources used with --rag."
     )
@@ -176,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p, "the run's resolved config")
     p.set_defaults(handler=_cmd_chat)
 
-    p = sub.add_parser("compare", help="run the dentist comparison: prompt-only vs RAG vs fine-tuned vs both")
+    p = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="run the dentist comparison: prompt-only vs RAG vs fine-tuned vs both",
+    )
     p.description = (
         "Run the same test questions through prompt-only, RAG, fine-tuned and fine-tuned+RAG chains and write "
         "report.md, results.json, predictions.jsonl and chart.png."

@@ -9,7 +9,8 @@ DATASET_DIR defaults to the folder containing this script. It must contain
 ``README.md``. Standard library only.
 
 On success the script prints a summary table and exits 0. On failure it prints
-every problem found (file, line and field) and exits 1. Near-duplicate
+every problem found (file, line and field) and exits 2, the project's exit code for bad
+input (the same as ``domainllm`` uses for a DataError). Near-duplicate
 questions (token Jaccard >= 0.8 between a val/test question and a train
 question) are reported as warnings and do not fail the check.
 
@@ -324,7 +325,7 @@ def main(argv: list) -> int:
         counts = check(ddir)
     except ValueError as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
+        return 2  # bad input, as in the domainllm CLI; 1 stays free for crashes of the script itself
     for w in counts["warnings"]:
         print(f"WARNING: {w}", file=sys.stderr)
     print(format_summary(counts))

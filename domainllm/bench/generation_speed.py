@@ -8,7 +8,8 @@ The same chain answers the same questions twice: 16 single ``.invoke()`` calls, 
 ``.batch()`` (left-padded batches of ``generation.batch_size``, greedy). Greedy decoding makes both
 answers identical (mismatches are listed: left padding can shift float sums by an ulp and flip a
 near-tie). Throughput is generated tokens over wall time. Exits 1 when batching is less than
-``--min-speedup`` (2x) faster.
+``--min-speedup`` (2x) faster, or when any batched answer differs from its single one: a speedup
+that changes answers is not a speedup of the same computation.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["main", "measure_memory", "run_benchmark"]
+__all__ = ["main", "measure_memory", "run_benchmark", "speed_failures"]
 
 # Used when the configured domain has fewer test questions than asked for.
 FALLBACK_QUESTIONS = (
@@ -178,6 +179,20 @@ def format_memory(m: dict[str, float]) -> str:
     return _table("Memory: one shared base vs two copies", ["", "MiB"], rows)
 
 
+def speed_failures(result: dict[str, Any], min_speedup: float) -> list[str]:
+    """Why the speed result fails (empty when it passes): too little speedup, or changed answers."""
+    failures = []
+    if not result["speedup"] >= min_speedup:  # NaN (nothing generated) fails too
+        failures.append(f"batched generation is {result['speedup']:.2f}x, below {min_speedup}x")
+    if result["mismatches"]:
+        which = ", ".join(repr(q) for q, _, _ in result["mismatches"])
+        failures.append(
+            f"{len(result['mismatches'])} of {result['questions']} batched answers differ from the "
+            f"single ones: {which}"
+        )
+    return failures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", metavar="RUN_DIR", help="benchmark the finetuned chain of this run")
@@ -196,10 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if memory is not None:
         out.append(format_memory(memory))
     sys.stdout.write("\n\n".join(out) + "\n")
-    if result["speedup"] < args.min_speedup:
-        sys.stdout.write(f"FAIL: batched generation is {result['speedup']:.2f}x, below {args.min_speedup}x\n")
-        return 1
-    return 0
+    failures = speed_failures(result, args.min_speedup)
+    for failure in failures:
+        sys.stdout.write(f"FAIL: {failure}\n")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -61,8 +61,12 @@ def _read_text(path: Path) -> str:
 def _read_html(path: Path) -> tuple[str, dict[str, Any]]:
     """Visible text of an HTML page: one line per block element, headings as Markdown ``#`` lines.
 
-    bs4 with the standard-library parser (no lxml needed). BSHTMLLoader would keep script bodies,
-    glue block elements together and lose the headings the Markdown-aware splitter cuts at.
+    The one format not read through a LangChain loader, on purpose: ``BSHTMLLoader`` returns
+    ``soup.get_text()``, which keeps ``<nav>`` text, glues adjacent block elements together ("70
+    eurosFilling") and drops the headings the Markdown-aware splitter cuts at; LangChain's other
+    HTML readers need packages we do not depend on (unstructured, html2text). So this is bs4 itself
+    (what BSHTMLLoader wraps) with the standard-library parser; the caller wraps the text in a
+    LangChain ``Document`` with the same metadata as every other file.
     """
     from bs4 import BeautifulSoup
 
@@ -114,8 +118,9 @@ def load_documents(folder: str | Path) -> list[Any]:
 
     Metadata: ``doc_id`` (relative path without suffix), ``source`` (relative path with suffix),
     ``format`` (the suffix), plus ``title`` for HTML and ``pages`` for PDF. Markdown and text are read
-    as-is (Markdown structure helps the splitter). Hidden files are ignored; other suffixes are
-    skipped with a warning. An empty folder, an empty or unreadable file, or two files with the same
+    as-is (Markdown structure helps the splitter) with LangChain's ``TextLoader``, PDF with its
+    ``PyPDFLoader``; HTML with BeautifulSoup directly (see :func:`_read_html` for why). Hidden files
+    are ignored; other suffixes are skipped with a warning. An empty folder, an empty or unreadable file, or two files with the same
     ``doc_id`` (``faq.md`` and ``faq.txt``) raise :class:`DataError`.
     """
     from langchain_core.documents import Document

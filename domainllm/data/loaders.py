@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from domainllm.config import DataConfig
 from domainllm.data.records import QADataset, QARecord
 from domainllm.data.validate import (
     ErrorCollector,
@@ -38,13 +39,16 @@ from domainllm.data.validate import (
 )
 from domainllm.errors import DataError
 
-__all__ = ["FORMATS", "SPLITS", "VAL_SEED", "load_domain", "load_qa"]
+__all__ = ["DEFAULT_MAX_ANSWER_WORDS", "FORMATS", "SPLITS", "VAL_SEED", "load_domain", "load_qa"]
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("folder", "jsonl", "csv", "hf", "squad", "pubmedqa", "mcq")
 SPLITS = ("train", "val", "test")
 VAL_SEED = 0
+# The config's default, read from DataConfig so load_qa and load_domain cannot drift apart
+# (domainllm.config imports nothing from domainllm.data, so this import is not circular).
+DEFAULT_MAX_ANSWER_WORDS: int = DataConfig.max_answer_words
 _SPLIT_NAMES = {
     "train": ("train", "training"),
     "val": ("val", "validation", "valid", "dev"),
@@ -395,7 +399,7 @@ def load_qa(
     fields: Mapping[str, str] | None = None,
     split: str | None = None,
     *,
-    max_answer_words: int | None = None,
+    max_answer_words: int | None = DEFAULT_MAX_ANSWER_WORDS,
     hf_splits: Mapping[str, str] | None = None,
     val_fraction: float = 0.0,
 ) -> list[QARecord]:
@@ -404,13 +408,18 @@ def load_qa(
     A file (jsonl, csv, mcq, squad) is read as the split ``split`` (default train; this names its
     generated ids ``<split>-<line>``); when its rows carry a ``split`` column they are routed by it,
     and ``split=None`` returns all of them. A folder, PubMedQA or HF source returns the split
-    ``split`` (default train). Validation is :func:`load_domain`'s; answer length is only checked
-    when ``max_answer_words`` is given, and doc_ids only when the source has documents.
+    ``split`` (default train). Validation is :func:`load_domain`'s, so the public function accepts
+    no more than the pipeline does: ``max_answer_words`` defaults to :data:`DEFAULT_MAX_ANSWER_WORDS`
+    (20, as ``data.max_answer_words``) because the scorers assume short references. Pass ``None``
+    explicitly to load long answers anyway (e.g. to inspect a dataset before trimming it); 0 or a
+    negative count is an error rather than a silent "no limit". doc_ids are checked only when the
+    source has documents.
     """
-    from domainllm.config import DataConfig
-
     if split is not None and split not in SPLITS:
         msg = f"Split {split!r} is unknown; use one of {', '.join(SPLITS)}."
+        raise DataError(msg)
+    if max_answer_words is not None and max_answer_words < 1:
+        msg = f"max_answer_words is {max_answer_words}; use a positive word count, or None for no limit."
         raise DataError(msg)
     path = Path(path)
     file_mode = path.is_file() and format not in ("pubmedqa", "hf")
@@ -420,7 +429,7 @@ def load_qa(
         path=str(path),
         fields=dict(fields or {}),
         hf_splits=dict(hf_splits or {}),
-        max_answer_words=max_answer_words or 10**9,
+        max_answer_words=10**9 if max_answer_words is None else max_answer_words,
         val_fraction=val_fraction,
         **split_file,
     )

@@ -390,9 +390,23 @@ def check_unique_ids(splits: Mapping[str, Sequence[Located]], errors: ErrorColle
 def check_doc_ids(
     splits: Mapping[str, Sequence[Located]], doc_ids: Iterable[str], docs_label: str, errors: ErrorCollector
 ) -> None:
-    """Every ``doc_id`` must name a loaded document (retrieval recall and the oracle arm rely on it)."""
+    """Every ``doc_id`` must name a loaded document (retrieval recall and the oracle arm rely on it).
+
+    With no documents loaded nothing can be checked, so the rows load, but with a warning: a typo in
+    ``data.docs_dir`` or a missing ``docs/`` folder would otherwise only show up as blank recall@k
+    columns at the end of a comparison run.
+    """
     known = set(doc_ids)
     if not known:
+        named = [item for items in splits.values() for item in items if item.record.doc_id is not None]
+        if named:
+            logger.warning(
+                "%d question(s) name a doc_id (first at %s) but no documents were loaded, so their doc_ids "
+                "are unchecked and retrieval recall@k cannot be scored. Set data.docs_dir to the documents "
+                "folder (or put the documents in <data.path>/docs).",
+                len(named),
+                named[0].where,
+            )
         return
     sample = ", ".join(sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
     for items in splits.values():

@@ -418,7 +418,7 @@ def _prepare_run(cfg: DomainConfig, data: Any, run_dir: str | Path | None) -> tu
     from domainllm.rundir import RunDir
 
     if run_dir is not None:
-        run = RunDir.open(run_dir)
+        run = RunDir.open(Path(run_dir).expanduser().resolve())  # the report names it from anywhere
         manifest = run.read_manifest()
         stale = _stale_reason(manifest, cfg, data)
         note = f"reusing run {run.path} (given with --run)"

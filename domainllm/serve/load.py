@@ -247,11 +247,52 @@ class DomainExpert:
 # Loading
 
 
-def _same_model(a: str, b: str) -> bool:
-    """Whether two model references name the same model: equal ids, the same folder, or the same name.
+def _is_local_path(ref: str) -> bool:
+    """Whether a model reference is a folder (here, or spelled like a path) rather than a hub id.
 
-    The last rule lets a run trained on ``HuggingFaceTB/SmolLM2-135M-Instruct`` be served from a local
-    copy named ``SmolLM2-135M-Instruct``.
+    Spelling follows :func:`domainllm.defaults.resolve_model`: ``./x``, ``/x``, ``~/x`` and ``a/b/c`` are
+    paths, ``org/name`` and ``name`` are hub ids unless such a folder exists here.
+    """
+    if Path(ref).expanduser().exists():
+        return True
+    return ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref  # Windows paths too
+
+
+def _is_hub_id_with_org(ref: str) -> bool:
+    return bool(ref) and not _is_local_path(ref) and ref.count("/") == 1
+
+
+def _recorded_hub_ids(ref: str) -> set[str]:
+    """The ``org/name`` hub ids a local folder says it came from (lower case): a hub cache snapshot's
+    repository (``models--org--name/snapshots/<hash>``) and config.json's ``_name_or_path``.
+
+    A bare name carries no organisation, so it is not recorded here (it could be anyone's copy).
+    """
+    ids: set[str] = set()
+    path = Path(ref).expanduser()
+    for part in path.parts:
+        if part.startswith("models--") and part.count("--") >= 2:
+            ids.add(part[len("models--") :].replace("--", "/", 1).lower())
+    try:
+        recorded = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if isinstance(recorded, str) and _is_hub_id_with_org(recorded):
+        ids.add(recorded.lower())
+    return ids
+
+
+def _same_model(a: str, b: str, a_ids: Sequence[str] = (), b_ids: Sequence[str] = ()) -> bool:
+    """Whether two model references name the same model.
+
+    Equal strings, or two existing folders that are the same folder. Otherwise, when both sides are
+    known by an ``org/name`` hub id (their own, one recorded by a local folder, or ``a_ids``/``b_ids``:
+    what the caller knows the reference came from, such as the run manifest's configured id), the ids
+    must match: ``orgA/X`` and ``orgB/X`` are different models that happen to share a name. Only when
+    one side has no such id (a local copy, a bare legacy id like ``gpt2``) do names decide, so a run
+    trained on ``HuggingFaceTB/SmolLM2-135M-Instruct`` can be served from a local copy named
+    ``SmolLM2-135M-Instruct``, and a run trained on the embedded default on another machine (its cache
+    path recorded) from this machine's copy.
     """
     if not a or not b:
         return True
@@ -261,6 +302,15 @@ def _same_model(a: str, b: str) -> bool:
     pa, pb = Path(a).expanduser(), Path(b).expanduser()
     if pa.exists() and pb.exists():
         return pa.resolve() == pb.resolve()
+
+    def hub_ids(ref: str, known: Sequence[str]) -> set[str]:
+        if not _is_local_path(ref):
+            return {ref.lower()} if "/" in ref else set()
+        return _recorded_hub_ids(ref) | {k.lower() for k in known if _is_hub_id_with_org(k)}
+
+    ids_a, ids_b = hub_ids(a, a_ids), hub_ids(b, b_ids)
+    if ids_a and ids_b:
+        return bool(ids_a & ids_b)
     return pa.name.lower() == pb.name.lower()
 
 
@@ -290,7 +340,11 @@ def _trained_base_names(run: Any, adapter_dir: Path) -> list[str]:
 def _check_base_matches(trained: list[str], configured: str, resolved: str, where: str) -> None:
     if not trained:
         return
-    if any(_same_model(t, c) for t in trained for c in (configured, resolved)):
+    # Hub ids the run recorded (adapter config, manifest) say where its local paths came from; the
+    # configured id says where the resolved folder came from.
+    trained_ids = [t for t in trained if _is_hub_id_with_org(t)]
+    configured_ids = [configured] if _is_hub_id_with_org(configured) else []
+    if any(_same_model(t, c, trained_ids, configured_ids) for t in trained for c in (configured, resolved)):
         return
     msg = (
         f"The adapter in '{where}' was trained on base model '{trained[0]}', but the configured base model "
@@ -325,7 +379,11 @@ def _resolve_adapter_id(adapter_id: str) -> str:
     path = Path(adapter_id).expanduser()
     if path.exists():
         if not (path / "adapter_config.json").is_file():
-            msg = f"The adapter folder '{path}' has no adapter_config.json. Point --adapter at a PEFT adapter folder."
+            msg = (
+                f"The adapter folder '{path}' has no adapter_config.json. Pass load_expert(adapter_id=...) a "
+                "PEFT adapter folder (one with adapter_config.json, as written by training in RUN/adapter) "
+                "or a hub adapter id."
+            )
             raise ModelError(msg)
         return str(path)
     from huggingface_hub import snapshot_download

@@ -1,13 +1,16 @@
-"""``domainllm merge``: fold the adapter into a full-precision base, save it, and prove nothing changed.
+"""``domainllm merge``: fold the adapter into a float32 base, save it, and prove nothing changed.
 
 A merged model serves without PEFT (vLLM, llama.cpp, plain transformers), but merging into a 4-bit
-base would bake quantization error into the new weights, so the base is always loaded in full
-precision here, whatever the run trained on. The merge is then checked, not trusted: greedy answers
-of the saved merged model (reloaded from disk) and of the unmerged adapter on the same base are
-compared on up to 16 validation prompts rendered exactly as in training, together with the largest
-absolute logit difference. The numbers go to the run manifest under ``merge``; below the threshold
-the merge is refused and nothing is left on disk (it is written to a temporary folder and renamed
-into place only after it passed).
+or a 16-bit base would bake rounding error into the new weights (``W + BA`` rounded to bfloat16 can
+lose most of a small LoRA update), so the base is always loaded in float32 here, whatever the run
+trained or serves in, and the sum is formed there. Only the result is cast, once, to the dtype it is
+saved in (``dtype``: float32 by default). The merge is then checked, not trusted: greedy answers of
+the saved merged model (reloaded from disk in its saved dtype) and of the unmerged adapter on the
+float32 base are compared on up to 16 validation prompts rendered exactly as in training, together
+with the largest absolute logit difference, so the check also measures what the saved dtype costs.
+The numbers and the saved dtype go to the run manifest under ``merge``; below the threshold the merge
+is refused and nothing is left on disk (it is written to a temporary folder and renamed into place
+only after it passed).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from typing import Any
 
 from domainllm.errors import ConfigError, DataError, ModelError
 
-__all__ = ["PARITY_PROMPTS", "merge_adapter", "parity_prompts"]
+__all__ = ["MERGE_DTYPES", "PARITY_PROMPTS", "merge_adapter", "parity_prompts"]
 
 log = logging.getLogger(__name__)
 
 PARITY_PROMPTS = 16
+# Dtypes the merged weights can be saved in; "auto" is the config's model.dtype as resolved for serving.
+MERGE_DTYPES = ("float32", "bfloat16", "float16", "auto")
 # Used only when the run's data cannot be loaded on this machine (the merge still gets checked).
 _FALLBACK_QUESTIONS = (
     "What are your opening hours?",
@@ -107,17 +112,24 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 
 def merge_adapter(
-    run_dir: str | Path, output_dir: str | Path | None = None, parity_threshold: float = 0.9
+    run_dir: str | Path,
+    output_dir: str | Path | None = None,
+    parity_threshold: float = 0.9,
+    dtype: str = "float32",
 ) -> Path:
-    """Merge RUN/adapter into the full-precision base, save it to RUN/merged (or ``output_dir``), check parity.
+    """Merge RUN/adapter into the float32 base, save it to RUN/merged (or ``output_dir``), check parity.
 
-    Returns the merged model folder. Raises ModelError (and leaves nothing behind) when fewer than
-    ``parity_threshold`` of the parity prompts get identical greedy answers from the merged model.
+    ``dtype`` is what the merged weights are saved in: float32 (default, lossless), bfloat16 or
+    float16 (half the size, checked like any other), or auto (the config's ``model.dtype`` as serving
+    resolves it on this device). Returns the merged model folder. Raises ModelError (and leaves nothing
+    behind) when fewer than ``parity_threshold`` of the parity prompts get identical greedy answers
+    from the saved merged model and the unmerged adapter in float32.
     """
-    import torch
+    import dataclasses
+
     from transformers import AutoModelForCausalLM
 
-    from domainllm.modeling import load_base_model
+    from domainllm.modeling import load_base_model, resolve_dtype, select_device
     from domainllm.rundir import RunDir
     from domainllm.serve.load import _attach_adapter, _check_base_matches, _trained_base_names
     from domainllm.serve.pipeline import end_of_turn_ids
@@ -125,13 +137,18 @@ def merge_adapter(
     if not 0.0 <= parity_threshold <= 1.0:
         msg = f"--parity-threshold is {parity_threshold}; use a share between 0 and 1 (0.9 = 90% identical answers)."
         raise ConfigError(msg)
+    if dtype not in MERGE_DTYPES:
+        msg = f"--dtype is '{dtype}'; use one of {', '.join(MERGE_DTYPES)} (the dtype the merged weights are saved in)."
+        raise ConfigError(msg)
     start = time.perf_counter()
     run = RunDir.open(run_dir)
     cfg = run.load_config()
     out = Path(output_dir) if output_dir else run.merged_dir
     adapter_dir = run.adapter_dir
     tokenizer_path = str(adapter_dir) if (adapter_dir / "tokenizer_config.json").is_file() else None
-    loaded = load_base_model(cfg.model, cfg.quantization, quantize=False, tokenizer_path=tokenizer_path)
+    save_dtype = resolve_dtype(cfg.model.dtype if dtype == "auto" else dtype, select_device(cfg.model.device))
+    full = dataclasses.replace(cfg.model, dtype="float32")  # never merge in the serving dtype
+    loaded = load_base_model(full, cfg.quantization, quantize=False, tokenizer_path=tokenizer_path)
     trained = _trained_base_names(run, adapter_dir)
     _check_base_matches(trained, cfg.model.name_or_path, loaded.path, str(run.path))
     tokenizer = loaded.tokenizer
@@ -144,16 +161,17 @@ def merge_adapter(
     log.info("Parity reference: unmerged adapter on %d %s prompts", len(prompts), source)
     before_ids = _answers(model, tokenizer, prompts, cfg, eos)
     before_logits = _prompt_logits(model, tokenizer, prompts, size)
-    merged = model.merge_and_unload()
+    merged = model.merge_and_unload().to(save_dtype)  # summed in float32, rounded once
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        dtype, device = getattr(torch, loaded.dtype), loaded.device
+        device = loaded.device
         del merged, model, loaded  # the reloaded copy is checked: what is on disk is what gets served
-        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=dtype).to(device).eval()
+        # dtype="auto": the dtype the files hold, so the check and the manifest see what was saved.
+        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype="auto").to(device).eval()
         after_ids = _answers(reloaded, tokenizer, prompts, cfg, eos)
         after_logits = _prompt_logits(reloaded, tokenizer, prompts, size)
         identical = sum(a == b for a, b in zip(before_ids, after_ids, strict=True))
@@ -170,16 +188,21 @@ def merge_adapter(
             "max_abs_logit_diff": max_diff,
             "threshold": parity_threshold,
             "dtype": str(reloaded.dtype).replace("torch.", ""),
+            "merged_in": "float32",
             "seconds": round(time.perf_counter() - start, 2),
             "merged_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         run.update_manifest(merge=record)
         if not passed:
+            saved = record["dtype"]
+            hint = (
+                f"save in float32 (--dtype float32; this merge saved {saved}), " if saved != "float32" else ""
+            )
             msg = (
                 f"Merge parity failed for '{run.path}': only {identical} of {len(prompts)} {source} prompts "
                 f"({share:.0%}) got identical greedy answers from the merged and the unmerged model (threshold "
                 f"{parity_threshold:.0%}); largest logit difference {max_diff:.4g}. Nothing was written. Serve "
-                "the unmerged adapter, or lower --parity-threshold if the differences are acceptable."
+                f"the unmerged adapter, {hint}or lower --parity-threshold if the differences are acceptable."
             )
             raise ModelError(msg)
         import json

@@ -8,21 +8,30 @@ generation with one code path, :func:`generate_texts`, that every arm, the merge
 benchmark share: greedy by default, left-padded batches of ``generation.batch_size`` sorted by
 length, stopping at end-of-turn and at stop strings, refusing prompts that do not fit the context.
 
-:class:`ExpertChatModel` is ``ChatHuggingFace`` whose ``.batch()`` renders every conversation and
-sends them to the LLM in one batched call (the stock one runs a thread pool of single generations).
+:class:`ExpertChatModel` is ``ChatHuggingFace`` whose ``.batch()`` and ``.abatch()`` render every
+conversation and send them to the LLM in one batched call (the stock one runs a thread pool of single
+generations), and whose async methods work (the stock class refuses them for a local pipeline).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.messages import AIMessage
-from langchain_core.outputs import Generation, GenerationChunk, LLMResult
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    ChatResult,
+    Generation,
+    GenerationChunk,
+    LLMResult,
+)
+from langchain_core.runnables.config import get_config_list, run_in_executor
 from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
 from domainllm.errors import DataError
@@ -392,11 +401,65 @@ class ExpertLLM(HuggingFacePipeline):
 
 
 class ExpertChatModel(ChatHuggingFace):
-    """``ChatHuggingFace`` whose ``.batch()`` is one batched generation, not a pool of single ones.
+    """``ChatHuggingFace`` whose ``.batch()`` is one batched generation, and which also works async.
 
     Conversations are rendered with the run's chat template and sent to :class:`ExpertLLM` in one
-    call. Callbacks fire on the LLM (the stock per-message chat-model runs are not created).
+    call. Callbacks fire on the LLM (the stock per-message chat-model runs are not created). The
+    stock class refuses ``ainvoke``/``abatch``/``astream`` over a ``HuggingFacePipeline``; here they run
+    the same synchronous generation in an executor thread, so an async app (a web server, an agent)
+    gets the same answers without blocking its event loop. Every message carries the token counts
+    (``usage_metadata`` and ``response_metadata``), batched or not.
     """
+
+    @staticmethod
+    def _to_chat_result(llm_result: LLMResult) -> ChatResult:
+        model_name = (llm_result.llm_output or {}).get("model_name")
+        return ChatResult(
+            generations=[_chat_generation(g, model_name) for g in llm_result.generations[0]],
+            llm_output=llm_result.llm_output,
+        )
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        stream: bool | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        sync_manager = run_manager.get_sync() if run_manager else None
+        return await run_in_executor(None, self._generate, messages, stop, sync_manager, stream, **kwargs)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        prompt = self._to_chat_prompt(messages)
+        async for chunk in self.llm._astream(prompt, stop=stop, run_manager=run_manager, **kwargs):
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(content=chunk.text), generation_info=chunk.generation_info
+            )
+
+    def _batch_prompts(self, inputs: list[Any], config: Any) -> tuple[list[str], dict[str, Any]] | None:
+        """The rendered prompts and LLM call options for one batched call, or None to use the stock path.
+
+        ``max_concurrency`` asks for LangChain's own scheduling, and one input gains nothing from batching.
+        """
+        configs = get_config_list(config, len(inputs))
+        if len(inputs) <= 1 or configs[0].get("max_concurrency") is not None:
+            return None
+        prompts = [self._to_chat_prompt(self._convert_input(i).to_messages()) for i in inputs]
+        options = {
+            key: [c.get(key) for c in configs] for key in ("callbacks", "tags", "metadata", "run_name")
+        }
+        return prompts, options
+
+    def _batch_messages(self, result: LLMResult) -> list[AIMessage]:
+        model_name = (result.llm_output or {}).get("model_name")
+        return [_chat_generation(row[0], model_name).message for row in result.generations]
 
     def batch(
         self,
@@ -406,9 +469,55 @@ class ExpertChatModel(ChatHuggingFace):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
-        configs = config if isinstance(config, list) else [config or {}]
-        if len(inputs) <= 1 or configs[0].get("max_concurrency") is not None:
+        call = self._batch_prompts(inputs, config)
+        if call is None:
             return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-        prompts = [self._to_chat_prompt(self._convert_input(i).to_messages()) for i in inputs]
-        texts = self.llm.batch(prompts, config=config, return_exceptions=return_exceptions, **kwargs)
-        return [t if isinstance(t, Exception) else AIMessage(content=t) for t in texts]
+        prompts, options = call
+        try:
+            return self._batch_messages(self.llm.generate(prompts, **options, **kwargs))
+        except Exception as exc:
+            if return_exceptions:
+                return [exc for _ in inputs]
+            raise
+
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: Any = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        call = self._batch_prompts(inputs, config)
+        if call is None:
+            return await super().abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        prompts, options = call
+        try:
+            return self._batch_messages(await self.llm.agenerate(prompts, **options, **kwargs))
+        except Exception as exc:
+            if return_exceptions:
+                return [exc for _ in inputs]
+            raise
+
+
+def _chat_generation(generation: Generation, model_name: str | None) -> ChatGeneration:
+    """One answer as a chat generation whose message carries its own token counts.
+
+    A batch's ``llm_output`` sums the whole batch, so each message's usage comes from its own
+    ``generation_info`` (written by :class:`ExpertLLM`), the same numbers an ``invoke`` reports.
+    """
+    info = dict(generation.generation_info or {})
+    usage = None
+    metadata: dict[str, Any] = dict(info)
+    if "prompt_tokens" in info and "completion_tokens" in info:
+        prompt, completion = int(info["prompt_tokens"]), int(info["completion_tokens"])
+        usage = UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+        metadata["token_usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+    if model_name is not None:
+        metadata["model_name"] = model_name
+    message = AIMessage(content=generation.text, usage_metadata=usage, response_metadata=metadata)
+    return ChatGeneration(message=message, generation_info=info or None)

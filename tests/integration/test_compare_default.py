@@ -56,3 +56,34 @@ def test_default_compare_end_to_end(tmp_path: Path) -> None:
     assert "correct [95% CI]" in proc.stdout  # the CLI's console table
     phases = ", ".join(f"{k} {v:.0f}s" for k, v in results["phases"].items())
     assert wall <= BUDGET_S, f"compare took {wall:.0f} s > {BUDGET_S:.0f} s: {phases}"
+
+
+PUBMEDQA = REPO.parent / "shared" / "datasets" / "pubmedqa"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PUBMEDQA.is_dir(), reason="needs ../shared/datasets/pubmedqa beside the checkout")
+def test_the_readme_pubmedqa_command_runs_on_a_sample(tmp_path: Path) -> None:
+    """The README's `domainllm compare --config configs/pubmedqa.yaml`, shortened (2 training steps, 24
+    questions) so it takes minutes, not the 27 the full run takes on a 2-core CPU."""
+    cmd = [
+        *(sys.executable, "-m", "domainllm", "compare", "--config", "configs/pubmedqa.yaml"),
+        *("--set", "training.max_steps=2", "--set", "compare.limit=24", "--set", "compare.n_bootstrap=200"),
+        *("--set", f"training.output_dir={tmp_path / 'runs' / 'pubmedqa'}"),
+        *("--set", f"compare.output_dir={tmp_path / 'compare'}"),
+    ]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "compare" / "results.json").read_text())
+    assert results["status"] == "complete" and results["n_questions"] == 24 and results["n_total"] == 500
+    assert all(arm["status"] == "ok" for arm in results["arms"].values())
+    labels = {
+        row["reference"] for row in map(json.loads, (tmp_path / "compare" / "predictions.jsonl").open())
+    }
+    assert labels <= {"yes", "no", "maybe"}

@@ -36,15 +36,7 @@ def expert(smollm_dir):
     return load_expert()
 
 
-def test_the_real_model_stops_at_end_of_turn(expert):
-    from domainllm.chains import build_chain, load_chain_spec
-
-    chain = build_chain(load_chain_spec("prompt_only", domain="dental"), expert, return_sources=True)
-    out = chain.invoke(QUESTIONS[0])
-    assert out["answer"] and "<|im_end|>" not in out["answer"]
-    llm = expert.llm(adapter=False, max_new_tokens=96)
-    info = llm.generate([out["prompt"]]).generations[0][0].generation_info
-    assert info["finish_reason"] == "stop" and info["completion_tokens"] < 96
+# Stopping at the end-of-turn token on this model is checked in tests/unit/test_defaults.py (not slow).
 
 
 def test_batched_generation_equals_single_calls_on_the_real_model(expert):
@@ -93,6 +85,9 @@ def test_option_loglikelihoods_prefer_the_sensible_option(expert):
 def test_generation_speed_benchmark_batches(smollm_dir):
     from domainllm.bench.generation_speed import run_benchmark
 
+    # Smaller than the benchmark's own 16 questions and 2x bar, for time: 8 single calls plus a batch
+    # keep this test near a minute on a shared 2-core CPU. A batch of 8 has half the rows to share
+    # each forward pass over, so the bar is lowered with it; identical answers are still required.
     result = run_benchmark(n=8, max_new_tokens=16)
     assert result["mismatches"] == []
     assert result["speedup"] > 1.5

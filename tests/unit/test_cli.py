@@ -91,10 +91,67 @@ def test_info_human_output():
 )
 def test_bad_input_exits_2_with_one_paragraph_and_no_traceback(args, needle, tmp_path):
     proc = run_cli(*args, "--output-dir", str(tmp_path / "run")) if args[0] == "train" else run_cli(*args)
+    _assert_one_paragraph_error(proc, needle)
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def _assert_one_paragraph_error(proc: subprocess.CompletedProcess, needle: str) -> None:
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
+    assert "\n\n" not in proc.stderr.strip(), "the error should be one paragraph"
+
+
+def test_a_hub_embedder_while_offline_names_the_offline_default(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nSome text about teeth.\n")
+    proc = run_cli(
+        "index",
+        str(docs),
+        "--store",
+        str(tmp_path / "store"),
+        "--set",
+        "retrieval.embedding_model=someorg/embedder",
+    )
+    _assert_one_paragraph_error(proc, "someorg/embedder")
+    assert "offline default" in proc.stderr
+
+
+def test_4bit_without_bitsandbytes_exits_2_and_names_the_fix(tmp_path):
+    """bitsandbytes is a dependency here, so its absence is simulated the way Python sees a missing
+    package: ``sys.modules[name] = None`` makes ``find_spec`` return None and imports fail."""
+    code = (
+        "import sys; sys.modules['bitsandbytes'] = None; from domainllm.cli import main; "
+        "raise SystemExit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "train", "--set", "quantization.mode=4bit", "--output-dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    _assert_one_paragraph_error(proc, "'quantization.mode' is '4bit', which needs bitsandbytes")
+    assert "pip install bitsandbytes" in proc.stderr and "quantization.mode=none" in proc.stderr
+    assert not out.exists() or not any(out.rglob("adapter_model.safetensors"))
+
+
+def test_debug_also_works_after_the_subcommand():
+    proc = run_cli("train", "--set", "lora.rank=8", "--debug")
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_the_console_script_is_installed_and_runs():
+    script = Path(sys.executable).with_name("domainllm")
+    assert script.is_file(), "the `domainllm` console script is missing: reinstall with pip install -e ."
+    proc = subprocess.run([str(script), "info", "--no-load"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "SmolLM2-135M-Instruct" in proc.stdout
 
 
 def test_debug_shows_the_traceback():

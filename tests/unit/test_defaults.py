@@ -29,6 +29,27 @@ def test_default_model_converts_once_and_generates_for_a_chat_prompt(smollm_dir)
     assert "paris" in answer.lower()
 
 
+def test_the_default_model_stops_at_end_of_turn(smollm_dir):
+    """Served answers end at the chat template's <|im_end|>, long before max_new_tokens (about 8 s)."""
+    import torch
+
+    from domainllm.chains import build_chain, load_chain_spec
+    from domainllm.serve import load_expert
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two shared cores: contention makes two threads far slower than one
+    try:
+        expert = load_expert()
+        chain = build_chain(load_chain_spec("prompt_only", domain="dental"), expert, return_sources=True)
+        out = chain.invoke("What time does the practice close on Saturdays?")
+        assert out["answer"] and "<|im_end|>" not in out["answer"]
+        llm = expert.llm(adapter=False, max_new_tokens=96)
+        info = llm.generate([out["prompt"]]).generations[0][0].generation_info
+    finally:
+        torch.set_num_threads(threads)
+    assert info["finish_reason"] == "stop" and info["completion_tokens"] < 96
+
+
 def test_default_model_is_found_by_spec_not_import():
     import sys
 

@@ -60,6 +60,13 @@ def test_langchain_app_answers_three_questions(run, tmp_path):
     proc = _run([EXAMPLES / "langchain_app.py", run, "--store", tmp_path / "store"])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("Q: ") == 3 and proc.stdout.count("\nA: ") == 3
+    lines = proc.stdout.splitlines()
+    questions = [line[3:] for line in lines if line.startswith("Q: ")]
+    answers = [line[3:] for line in lines if line.startswith("A: ")]
+    assert all(q.strip() for q in questions)
+    # Real text from the model: every answer has a word in it, and it is not an echo of its question.
+    assert len(answers) == 3 and all(any(c.isalnum() for c in a) for a in answers), answers
+    assert all(a.strip() != q.strip() for q, a in zip(questions, answers, strict=True))
     assert (tmp_path / "store" / "domainllm-store.json").is_file()
 
 

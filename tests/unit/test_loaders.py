@@ -431,3 +431,79 @@ def test_single_file_path_is_train_beside_an_explicit_test_file(tmp_path: Path) 
         DataConfig(format="jsonl", path=str(tmp_path / "train.jsonl"), test_file="held_out.jsonl")
     )
     assert [r.id for r in ds.train] == ["a"] and [r.id for r in ds.test] == ["b"]
+
+
+# --------------------------------------------------------------------------------------------------
+# load_qa's answer-length default, doc_ids without documents, and data errors through the CLI
+
+
+def test_load_qa_rejects_long_answers_by_default_like_load_domain(tmp_path: Path) -> None:
+    """The public function must not accept what the pipeline rejects: 21 words > the default 20."""
+    long_answer = " ".join(["word"] * 21)
+    path = write_jsonl(tmp_path / "qa.jsonl", [qa("a"), qa("b", "Long one?", answer=long_answer)])
+    with pytest.raises(DataError, match=r"line 2, field 'answer': has 21 words, more than .* = 20"):
+        load_qa(path, "jsonl")
+    assert [r.id for r in load_qa(path, "jsonl", max_answer_words=None)] == ["a", "b"]  # explicit opt-out
+    with pytest.raises(DataError, match=r"line 2, field 'answer': has 21 words, more than .* = 5"):
+        load_qa(path, "jsonl", max_answer_words=5)
+    with pytest.raises(DataError, match="max_answer_words is 0"):  # 0 is not a silent "no limit"
+        load_qa(path, "jsonl", max_answer_words=0)
+
+
+def test_doc_ids_without_documents_load_with_a_warning(tmp_path: Path, caplog) -> None:
+    root = folder_domain(
+        tmp_path / "d", [qa("a", doc_id="kb"), qa("b", "Other?")], [qa("t", "Test?", doc_id="kb")]
+    )
+    with caplog.at_level(logging.WARNING, logger="domainllm"):
+        ds = load_domain(DataConfig(format="folder", path=str(root)))
+    assert [r.doc_id for r in ds.train] == ["kb", None] and ds.documents == []
+    warning = next(r.getMessage() for r in caplog.records if "no documents were loaded" in r.getMessage())
+    assert warning.startswith("2 question(s) name a doc_id")
+    assert "train.jsonl line 1" in warning
+    assert "recall@k cannot be scored" in warning and "data.docs_dir" in warning
+    # With documents the check runs instead, and rows without doc_ids alone never warn.
+    caplog.clear()
+    root2 = folder_domain(tmp_path / "e", [qa("a")], [qa("t", "Test?")])
+    with caplog.at_level(logging.WARNING, logger="domainllm"):
+        load_domain(DataConfig(format="folder", path=str(root2)))
+    assert not any("no documents were loaded" in r.getMessage() for r in caplog.records)
+
+
+def _cli_train(folder: Path, tmp_path: Path, capsys) -> tuple[int, str]:
+    from domainllm.cli import main
+
+    rc = main(["train", "--set", f"data.path={folder}", "--set", f"training.output_dir={tmp_path / 'run'}"])
+    return rc, capsys.readouterr().err
+
+
+def test_cli_train_malformed_line_exits_2_naming_file_and_line_and_writes_nothing(
+    tmp_path: Path, capsys
+) -> None:
+    root = folder_domain(
+        tmp_path / "d",
+        [qa("a", doc_id="kb"), qa("b", "Second?"), '{"id": "c", "question": "Broken?"', qa("d", "Fourth?")],
+        [qa("t", "A test question?")],
+        val=[qa("v", "A val question?")],
+        docs={"kb": "# KB\n\nText."},
+    )
+    rc, err = _cli_train(root, tmp_path, capsys)
+    assert rc == 2, err
+    assert err.startswith("error: ")
+    assert "train.jsonl line 3: is not valid JSON" in err and "Nothing was loaded." in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists(), "a data error must not leave a run directory behind"
+
+
+def test_cli_train_unknown_doc_id_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:
+    root = folder_domain(
+        tmp_path / "d",
+        [qa("a", doc_id="kb"), qa("b", "Second?", doc_id="fillings")],
+        [qa("t", "A test question?")],
+        val=[qa("v", "A val question?")],
+        docs={"kb": "# KB\n\nText."},
+    )
+    rc, err = _cli_train(root, tmp_path, capsys)
+    assert rc == 2, err
+    assert "train.jsonl line 2, field 'doc_id': 'fillings' is not a document" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()

@@ -143,6 +143,49 @@ def test_batch_is_one_generate_call_in_batches_of_batch_size(expert, prompts, mo
     assert all(m.content == m.content.strip() for m in chat_out)
 
 
+def test_chat_model_async_answers_like_sync_with_one_batched_call(expert, monkeypatch):
+    """ainvoke/abatch/astream work (the stock ChatHuggingFace refuses them for a local pipeline)."""
+    import asyncio
+
+    import domainllm.serve.pipeline as pipeline
+
+    chat = expert.chat_model()
+    single = chat.invoke(QUESTIONS[0])
+    batched = chat.batch(QUESTIONS[:3])
+    calls = []
+    original = pipeline.ExpertLLM._generate
+
+    def spy(self, prompts, *args, **kwargs):
+        calls.append(len(prompts))
+        return original(self, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.ExpertLLM, "_generate", spy)
+
+    async def talk():
+        streamed = [chunk.content async for chunk in chat.astream(QUESTIONS[1])]
+        return await chat.ainvoke(QUESTIONS[0]), await chat.abatch(QUESTIONS[:3]), streamed
+
+    one, many, streamed = asyncio.run(talk())
+    assert calls == [1, 3]  # ainvoke, then ONE batched call for abatch (astream streams instead)
+    assert one.content and one.content == single.content
+    assert [m.content for m in many] == [m.content for m in batched]
+    assert len(streamed) > 1 and "".join(streamed) == batched[1].content
+    # Token counts: every message, batched or not, async or not, carries its own.
+    prompt_tokens = expert.count_tokens(chat._to_chat_prompt(chat._convert_input(QUESTIONS[0]).to_messages()))
+    usage = {"input_tokens": prompt_tokens, "output_tokens": 8, "total_tokens": prompt_tokens + 8}
+    assert single.usage_metadata == one.usage_metadata == batched[0].usage_metadata == usage
+    assert many[0].usage_metadata == usage
+    assert batched[1].usage_metadata["input_tokens"] != prompt_tokens  # per message, not the batch's sum
+    for message in (single, batched[0], many[0]):
+        meta = message.response_metadata
+        assert meta["token_usage"] == {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 8,
+            "total_tokens": usage["total_tokens"],
+        }
+        assert meta["finish_reason"] == "length" and meta["model_name"] == "run (adapter)"
+
+
 def test_stop_strings_truncate_and_stop_early(expert, prompts):
     llm = expert.llm(generation=_penalized(expert))
     full = llm.invoke(prompts[0])
@@ -310,7 +353,7 @@ def test_adapter_on_another_base_model_is_refused(run, domain, tmp_path, tiny_mo
         load_expert(lying, config=other_cfg)
 
 
-def test_adapter_id_loads_a_local_adapter_and_refuses_an_uncached_hub_id(run, monkeypatch):
+def test_adapter_id_loads_a_local_adapter_and_refuses_an_uncached_hub_id(run, monkeypatch, tmp_path):
     from domainllm.config import load_config
     from domainllm.serve import load_expert
 
@@ -320,6 +363,68 @@ def test_adapter_id_loads_a_local_adapter_and_refuses_an_uncached_hub_id(run, mo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="HF_HUB_OFFLINE"):
         load_expert(config=cfg, adapter_id="nobody-here/no-such-adapter")
+    # A folder that is not an adapter: the advice names the Python argument (no CLI takes an adapter).
+    with pytest.raises(ModelError, match=r"load_expert\(adapter_id=\.\.\.\)") as info:
+        load_expert(config=cfg, adapter_id=str(tmp_path))
+    assert "--adapter" not in str(info.value)
+
+
+def test_adapter_id_loads_a_hub_adapter_from_the_offline_cache(run, expert, prompts, monkeypatch, tmp_path):
+    """A hub id resolves through huggingface_hub's cache layout, offline, to the same adapter."""
+    import huggingface_hub.constants
+
+    from domainllm.config import load_config
+    from domainllm.serve import load_expert
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    cache = tmp_path / "hub"
+    repo = cache / "models--quillby--dental-adapter"
+    shutil.copytree(Path(run) / "adapter", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads HF_HUB_CACHE once, at import; this process imported it long ago.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+
+    cfg = load_config(Path(run) / "config.yaml")
+    hub = load_expert(config=cfg, adapter_id="quillby/dental-adapter")
+    assert hub.adapter_path == str(repo / "snapshots" / commit) and hub.run_dir is None
+    gen = _penalized(expert)
+    assert hub.llm(generation=gen).batch(prompts) == expert.llm(generation=gen).batch(prompts)
+    with pytest.raises(ModelError, match="not in the local cache"):
+        load_expert(config=cfg, adapter_id="quillby/other-adapter")
+
+
+def test_same_model_tells_hub_ids_of_different_organisations_apart(tmp_path):
+    from domainllm.serve.load import _check_base_matches, _same_model
+
+    assert not _same_model("orgA/SmolLM2-135M", "orgB/SmolLM2-135M")
+    assert _same_model("orgA/SmolLM2-135M", "orga/SmolLM2-135M")  # hub ids are case-insensitive
+    # A local copy (or another machine's path) is matched by name: it records no other origin...
+    local = tmp_path / "SmolLM2-135M"
+    local.mkdir()
+    assert _same_model(str(local), "HuggingFaceTB/SmolLM2-135M")
+    assert _same_model("/elsewhere/cache/models/SmolLM2-135M", str(local))
+    assert _same_model("gpt2", "/models/gpt2") and _same_model("gpt2", "openai-community/gpt2")
+    # ...unless it does: a hub cache snapshot names its repository, config.json its _name_or_path.
+    snapshot = "/home/x/.cache/huggingface/hub/models--orgA--SmolLM2-135M/snapshots/" + "0" * 40
+    assert _same_model(snapshot, "orgA/SmolLM2-135M") and not _same_model(snapshot, "orgB/SmolLM2-135M")
+    (local / "config.json").write_text(json.dumps({"_name_or_path": "orgA/SmolLM2-135M"}))
+    assert not _same_model(str(local), "orgB/SmolLM2-135M") and _same_model(str(local), "orgA/SmolLM2-135M")
+    # The run's own record (adapter config path + manifest hub id) decides for its local path too.
+    trained = ["/their/machine/SmolLM2-135M", "orgA/SmolLM2-135M"]
+    _check_base_matches(trained, "orgA/SmolLM2-135M", "orgA/SmolLM2-135M", "run")
+    with pytest.raises(ModelError, match="trained on base model '/their/machine/SmolLM2-135M'"):
+        _check_base_matches(trained, "orgB/SmolLM2-135M", "orgB/SmolLM2-135M", "run")
+    # A run trained on the embedded default elsewhere (its converted folder's path recorded) is served
+    # with "default", which resolves to this machine's converted folder.
+    here = tmp_path / "cache" / "models" / "SmolLM2-135M-Instruct"
+    here.mkdir(parents=True)
+    _check_base_matches(
+        ["/home/other/.cache/domainllm/models/SmolLM2-135M-Instruct"], "default", str(here), "run"
+    )
 
 
 def test_four_bit_run_is_served_on_a_four_bit_base(tiny_model_dir, domain, tmp_path):
@@ -338,3 +443,17 @@ def test_four_bit_run_is_served_on_a_four_bit_base(tiny_model_dir, domain, tmp_p
         expert.llm(adapter=False, generation=gen).invoke(prompt),
     )
     assert on and off and on != off
+
+
+def test_generation_speed_benchmark_fails_on_changed_answers_not_only_on_speed():
+    from domainllm.bench.generation_speed import speed_failures
+
+    fast_and_same = {"speedup": 3.0, "mismatches": [], "questions": 16}
+    assert speed_failures(fast_and_same, 2.0) == []
+    assert speed_failures({**fast_and_same, "speedup": 1.5}, 2.0) == [
+        "batched generation is 1.50x, below 2.0x"
+    ]
+    assert speed_failures({**fast_and_same, "speedup": float("nan")}, 2.0)
+    changed = {**fast_and_same, "mismatches": [("Closed when?", "Wednesday.", "Wednesdays.")]}
+    [failure] = speed_failures(changed, 2.0)
+    assert failure == "1 of 16 batched answers differ from the single ones: 'Closed when?'"
