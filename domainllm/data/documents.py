@@ -22,7 +22,7 @@ from typing import Any
 
 from domainllm.errors import ConfigError, DataError
 
-__all__ = ["DOCUMENT_SUFFIXES", "load_documents", "split_documents", "text_hash"]
+__all__ = ["DOCUMENT_SUFFIXES", "load_chunks", "load_documents", "split_documents", "text_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -238,3 +238,10 @@ def split_documents(documents: Sequence[Any], chunk_size: int = 800, chunk_overl
             }
             chunks.append(Document(page_content=text, metadata=metadata))
     return chunks
+
+
+def load_chunks(folder: str | Path, chunk_size: int = 800, chunk_overlap: int = 100) -> list[Any]:
+    """A folder of documents as knowledge-base chunks, in one call: :func:`load_documents`, then
+    :func:`split_documents`. The two stay separate functions because the Chroma store needs the whole
+    documents as well (a document's hash decides whether its chunks are replaced on re-indexing)."""
+    return split_documents(load_documents(folder), chunk_size=chunk_size, chunk_overlap=chunk_overlap)

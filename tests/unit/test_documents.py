@@ -11,7 +11,7 @@ import pytest
 from conftest import TESTS_DIR
 
 from domainllm.config import DataConfig
-from domainllm.data import load_documents, load_domain, split_documents
+from domainllm.data import load_chunks, load_documents, load_domain, split_documents
 from domainllm.errors import ConfigError, DataError
 
 DOCS = TESTS_DIR / "data" / "docs_sample"
@@ -124,6 +124,15 @@ def test_chunks_carry_stable_ids_and_hashes(sample_docs) -> None:
     for chunk in clinic:
         assert text[chunk.metadata["start_index"] :].startswith(chunk.page_content)
     assert split_documents(sample_docs, 100, 20) == chunks  # deterministic
+
+
+def test_load_chunks_reads_every_format_and_splits_in_one_call(sample_docs) -> None:
+    chunks = load_chunks(DOCS, chunk_size=100, chunk_overlap=20)
+    assert chunks == split_documents(sample_docs, 100, 20)
+    assert {c.metadata["format"] for c in chunks} == {"md", "txt", "html", "pdf"}
+    assert all(
+        c.metadata["source"] and c.metadata["chunk_id"].startswith(c.metadata["doc_id"]) for c in chunks
+    )
 
 
 def test_editing_one_document_changes_only_its_hashes(sample_docs) -> None:
