@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "cache_dir",
     "default_embedder_dir",
+    "default_model_cached",
     "default_model_dir",
     "find_default_embedder",
     "find_default_model_gguf",
@@ -91,14 +92,23 @@ def find_default_embedder() -> Path:
     return folder
 
 
+def _default_model_target() -> Path:
+    return cache_dir() / "models" / DEFAULT_MODEL_NAME
+
+
+def default_model_cached() -> bool:
+    """Whether the safetensors copy exists already (else the next load converts the GGUF first)."""
+    return (_default_model_target() / _CONVERTED_MARKER).is_file()
+
+
 def default_model_dir() -> Path:
     """A safetensors copy of the embedded model in the cache, converted from GGUF on first use.
 
     The conversion writes to a temporary folder and renames it into place, so an interrupted
     conversion never leaves a half-written model that later loads would trust.
     """
-    target = cache_dir() / "models" / DEFAULT_MODEL_NAME
-    if (target / _CONVERTED_MARKER).is_file():
+    target = _default_model_target()
+    if default_model_cached():
         return target
     gguf = find_default_model_gguf()
     log.info("Converting %s from GGUF to safetensors in %s (once)", DEFAULT_MODEL_NAME, target)

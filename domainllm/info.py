@@ -27,6 +27,7 @@ class InfoReport:
     model_ok: bool | None = None
     model_answer: str | None = None
     model_seconds: float | None = None
+    model_converted: bool = False  # model_seconds includes the one-time GGUF -> safetensors conversion
     embedder_dir: str | None = None
     embedder_ok: bool | None = None
     embedder_dim: int | None = None
@@ -50,10 +51,11 @@ def _device_detail() -> tuple[str, str]:
 
 
 def _try_model(report: InfoReport, question: str) -> None:
-    from domainllm.defaults import default_model_dir, find_default_model_gguf
+    from domainllm.defaults import default_model_cached, default_model_dir, find_default_model_gguf
 
     try:
         report.model_gguf = str(find_default_model_gguf())
+        report.model_converted = not default_model_cached()
         start = time.perf_counter()
         report.model_dir = str(default_model_dir())
         report.model_answer = generate_once(report.model_dir, question)

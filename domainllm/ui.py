@@ -35,7 +35,8 @@ def print_info(report: InfoReport) -> None:
     out.print(f"  GGUF file : {report.model_gguf or '[red]not found[/red]'}")
     out.print(f"  cached at : {report.model_dir or '-'}")
     if report.model_answer is not None:
-        out.print(f"  answer    : {report.model_answer!r} ({report.model_seconds} s incl. first conversion)")
+        what = "incl. the one-time conversion" if report.model_converted else "load and answer"
+        out.print(f"  answer    : {report.model_answer!r} ({report.model_seconds} s, {what})")
     out.print(f"[bold]Default embedder[/bold]: all-MiniLM-L6-v2, {status(report.embedder_ok)}")
     out.print(f"  folder    : {report.embedder_dir or '[red]not found[/red]'}")
     if report.embedder_dim:

@@ -17,6 +17,7 @@ def test_default_model_converts_once_and_generates_for_a_chat_prompt(smollm_dir)
     from domainllm.modeling import load_tokenizer
 
     assert (smollm_dir / "model.safetensors").is_file()
+    assert defaults.default_model_cached()
     assert defaults.default_model_dir() == smollm_dir  # cached: the second call converts nothing
     tokenizer = load_tokenizer(str(smollm_dir))
     model = AutoModelForCausalLM.from_pretrained(smollm_dir, dtype=torch.float32).eval()
@@ -128,3 +129,14 @@ def test_4bit_base_loads_on_cpu(tiny_model_dir):
     )
     assert loaded.quant_mode == "4bit"
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in loaded.model.modules())
+
+
+def test_a_fresh_cache_converts_the_gguf_once(tmp_path, monkeypatch, smollm_dir):
+    monkeypatch.setenv("DOMAINLLM_CACHE", str(tmp_path))
+    assert not defaults.default_model_cached()
+    converted = defaults.default_model_dir()
+    assert converted.is_relative_to(tmp_path) and defaults.default_model_cached()
+    written = (converted / "model.safetensors").stat().st_mtime_ns
+    assert defaults.default_model_dir() == converted
+    assert (converted / "model.safetensors").stat().st_mtime_ns == written  # not converted again
+    assert not list(tmp_path.rglob(".convert-*"))  # no temporary folder left behind
