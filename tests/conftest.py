@@ -130,39 +130,41 @@ def tiny_domain(tmp_path: Path) -> Path:
     return write_tiny_domain(tmp_path / "domain")
 
 
+def tiny_config_data(model_dir: Path, domain_dir: Path, root: Path, **sections: dict) -> dict:
+    """The tiny config as a dict, paths under ``root``; ``sections`` update single keys of a section
+    (the GPU tests turn the same config into a CUDA QLoRA one)."""
+    data: dict = {
+        "model": {"name_or_path": str(model_dir), "device": "cpu"},
+        "quantization": {"mode": "none"},
+        "lora": {"r": 8, "target_modules": "all-linear", "dropout": 0.0},
+        "training": {
+            "output_dir": str(root / "run"),
+            "learning_rate": 5e-3,
+            "num_epochs": 3,
+            "per_device_batch_size": 4,
+            "logging_steps": 1,
+            "warmup_ratio": 0.0,
+            "max_seq_length": 128,
+            "seed": 0,
+        },
+        "data": {
+            "name": "tiny",
+            "format": "folder",
+            "path": str(domain_dir),
+            "system_prompt": "You are the assistant of Quillby Dental.",
+        },
+        "retrieval": {"store_dir": str(root / "store"), "k": 2, "chunk_size": 200, "chunk_overlap": 20},
+        "generation": {"max_new_tokens": 8, "batch_size": 4},
+        "compare": {"output_dir": str(root / "compare"), "n_bootstrap": 200},
+    }
+    for name, values in sections.items():
+        data[name] = {**data[name], **values}
+    return data
+
+
 @pytest.fixture
 def tiny_config(tiny_model_dir: Path, tiny_domain: Path, tmp_path: Path):
     """A DomainConfig that trains the tiny model on the tiny domain in seconds on a CPU."""
     from domainllm.config import config_from_dict
 
-    return config_from_dict(
-        {
-            "model": {"name_or_path": str(tiny_model_dir), "device": "cpu"},
-            "quantization": {"mode": "none"},
-            "lora": {"r": 8, "target_modules": "all-linear", "dropout": 0.0},
-            "training": {
-                "output_dir": str(tmp_path / "run"),
-                "learning_rate": 5e-3,
-                "num_epochs": 3,
-                "per_device_batch_size": 4,
-                "logging_steps": 1,
-                "warmup_ratio": 0.0,
-                "max_seq_length": 128,
-                "seed": 0,
-            },
-            "data": {
-                "name": "tiny",
-                "format": "folder",
-                "path": str(tiny_domain),
-                "system_prompt": "You are the assistant of Quillby Dental.",
-            },
-            "retrieval": {
-                "store_dir": str(tmp_path / "store"),
-                "k": 2,
-                "chunk_size": 200,
-                "chunk_overlap": 20,
-            },
-            "generation": {"max_new_tokens": 8, "batch_size": 4},
-            "compare": {"output_dir": str(tmp_path / "compare"), "n_bootstrap": 200},
-        }
-    )
+    return config_from_dict(tiny_config_data(tiny_model_dir, tiny_domain, tmp_path))

@@ -24,43 +24,25 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def gpu_run(tmp_path_factory, tiny_model_dir):
     """One QLoRA run on the GPU with the settings of configs/gpu_llama_8b.yaml, shared by the tests."""
-    from conftest import write_tiny_domain
+    from conftest import tiny_config_data, write_tiny_domain
 
     from domainllm.config import config_from_dict
     from domainllm.training import train
 
     root = tmp_path_factory.mktemp("gpu")
     domain = write_tiny_domain(root / "domain")
-    cfg = config_from_dict(
-        {
-            "model": {"name_or_path": str(tiny_model_dir), "device": "auto", "dtype": "auto"},
-            "quantization": {"mode": "auto"},  # = 4-bit NF4 on CUDA
-            "lora": {"r": 8, "target_modules": "all-linear", "dropout": 0.0},
-            "training": {
-                "output_dir": str(root / "run"),
-                "learning_rate": 5e-3,
-                "max_steps": 12,
-                "per_device_batch_size": 4,
-                "logging_steps": 1,
-                "warmup_ratio": 0.0,
-                "max_seq_length": 128,
-                "optimizer": "paged_adamw_8bit",
-                "gradient_checkpointing": True,
-                "eval_strategy": "steps",
-                "eval_steps": 6,
-                "seed": 0,
-            },
-            "data": {
-                "name": "tiny",
-                "format": "folder",
-                "path": str(domain),
-                "system_prompt": "You are Quillby Dental.",
-            },
-            "retrieval": {"store_dir": str(root / "store"), "k": 2, "chunk_size": 200, "chunk_overlap": 20},
-            "generation": {"max_new_tokens": 8, "batch_size": 4},
-            "compare": {"output_dir": str(root / "compare"), "n_bootstrap": 200},
-        }
-    )
+    gpu = {
+        "model": {"device": "auto", "dtype": "auto"},
+        "quantization": {"mode": "auto"},  # = 4-bit NF4 on CUDA
+        "training": {
+            "max_steps": 12,
+            "optimizer": "paged_adamw_8bit",
+            "gradient_checkpointing": True,
+            "eval_strategy": "steps",
+            "eval_steps": 6,
+        },
+    }
+    cfg = config_from_dict(tiny_config_data(tiny_model_dir, domain, root, **gpu))
     return cfg, train(cfg)
 
 
