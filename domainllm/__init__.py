@@ -13,8 +13,9 @@ Names resolve lazily, so ``import domainllm`` does not import torch or LangChain
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from domainllm._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -84,15 +85,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from domainllm.training import train
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'domainllm' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

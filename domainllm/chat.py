@@ -81,10 +81,7 @@ def run_chat(
     if rag:
         from domainllm.rag.store import get_retriever, knowledge_base, open_store
 
-        if store_dir is not None:
-            store = open_store(store_dir, cfg.retrieval)
-        else:
-            store = knowledge_base(cfg, run_dir=None if is_base else expert.run_dir)
+        store = open_store(store_dir, cfg.retrieval) if store_dir is not None else knowledge_base(cfg)
         retriever = get_retriever(store, cfg.retrieval, spec.k)
     prepare = build_prompt_chain(spec, expert, retriever)
     llm = expert.llm(adapter=finetuned)

@@ -1,4 +1,4 @@
-"""The README's config reference, generated from the comments above each field in config.py.
+"""The README's config reference, generated from the comments above each field in the config sections (domainllm/config/).
 
 One source of truth: the comment that documents a field in code is the text users read, and a test
 fails when the README falls out of step (regenerate with ``python -m domainllm.configref``).

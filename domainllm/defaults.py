@@ -13,10 +13,10 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from domainllm.errors import ModelError
+from domainllm.fsio import temp_dir_beside
 
 __all__ = [
     "DEFAULT_EMBEDDER_NAME",
@@ -123,8 +123,7 @@ def default_model_dir() -> Path:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = DEFAULT_MODEL_NAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    tmp = temp_dir_beside(target, "convert")
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

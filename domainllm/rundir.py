@@ -24,33 +24,18 @@ the error. Writes of the manifest are atomic (temporary file + rename).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from domainllm.errors import RunDirError
+from domainllm.fsio import atomic_write_json
 
-__all__ = ["STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING", "RunDir", "write_json_atomic"]
+__all__ = ["STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING", "RunDir"]
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of either."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RunDir:
@@ -109,7 +94,7 @@ class RunDir:
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
         manifest = self.read_manifest()
         manifest.update(fields)
-        write_json_atomic(self.manifest_path, manifest)
+        atomic_write_json(self.manifest_path, manifest)
         return manifest
 
     @property

@@ -56,7 +56,7 @@ def main() -> int:
     chat = expert.chat_model(adapter=expert.is_finetuned)
 
     # 2. The knowledge base: the domain's documents in a persistent Chroma store (incremental updates).
-    store = knowledge_base(cfg, store_dir=args.store, run_dir=args.run_dir)
+    store = knowledge_base(cfg, store_dir=args.store)
     retriever = get_retriever(store, cfg.retrieval)
 
     # 3. Plain LCEL.

@@ -22,7 +22,8 @@ from domainllm.data.loaders import (
     _records_from_rows,
     slugify,
 )
-from domainllm.data.validate import DEFAULT_LABELS, ErrorCollector, Located, record_from_row
+from domainllm.data.records import DEFAULT_LABELS
+from domainllm.data.validate import ErrorCollector, Located, record_from_row
 from domainllm.errors import DataError
 
 __all__ = ["mcq_rows", "merge_documents", "read_hf", "read_pubmedqa", "read_squad"]

@@ -8,9 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ANSWER_TYPES", "QADataset", "QARecord", "records_sha256"]
+__all__ = ["ANSWER_TYPES", "DEFAULT_LABELS", "QADataset", "QARecord", "documents_sha256", "records_sha256"]
 
-ANSWER_TYPES = ("text", "number", "choice", "label")
+ANSWER_TYPES: tuple[str, ...] = ("text", "number", "choice", "label")
+"""Answer types a QA item can declare; the scorers dispatch on them."""
+
+DEFAULT_LABELS: tuple[str, ...] = ("yes", "no", "maybe")
+"""Labels of a ``label`` question that names none (PubMedQA's)."""
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,9 @@ def records_sha256(records: Sequence[QARecord]) -> str:
     """A content hash of a split: the training manifest records it, compare checks it to reuse a run."""
     blob = json.dumps([r.to_dict() for r in records], sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def documents_sha256(documents: Sequence[Any]) -> str:
+    """A content hash of the domain documents: training records it, compare checks it to reuse a run."""
+    text = "\n".join(getattr(d, "page_content", str(d)) for d in documents)
+    return hashlib.sha256(text.encode()).hexdigest()

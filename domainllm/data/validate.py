@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domainllm.data.records import ANSWER_TYPES, QARecord
+from domainllm.data.records import ANSWER_TYPES, DEFAULT_LABELS, QARecord
 from domainllm.errors import DataError
+from domainllm.text import normalize_text, parse_number
 
 __all__ = [
-    "DEFAULT_LABELS",
     "KNOWN_FIELDS",
     "MAX_REPORTED_ERRORS",
     "ErrorCollector",
@@ -42,7 +42,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 5
-DEFAULT_LABELS = ("yes", "no", "maybe")
 # Our record fields (plus the helpers a row may carry instead of ``answer`` or to route a row).
 KNOWN_FIELDS = (
     "id",
@@ -312,15 +311,10 @@ def record_from_row(
                 "Make the answer the exact text of the correct option (or its letter)",
             )
     elif answer_type == "number":
-        from domainllm.eval.metrics import parse_number
-
         if parse_number(answer) is None:
             bad("answer", f"{answer!r} holds no number but answer_type is 'number'", "Write e.g. 85 or '€85'")
-    elif answer_type == "text":
-        from domainllm.eval.metrics import normalize_text
-
-        if not normalize_text(answer):
-            bad("answer", f"{answer!r} is empty after normalisation", "Write an answer with content words")
+    elif answer_type == "text" and not normalize_text(answer):
+        bad("answer", f"{answer!r} is empty after normalisation", "Write an answer with content words")
 
     labels: list[str] | None = None
     raw_labels = get("labels")

@@ -29,7 +29,6 @@ Phases (each timed; their wall times are in the report):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import random
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from domainllm.config import CompareConfig, DomainConfig, config_fingerprint, config_to_dict
-from domainllm.data.records import QARecord, records_sha256
+from domainllm.data.records import QARecord, documents_sha256, records_sha256
 from domainllm.errors import EvalError
 from domainllm.eval.arms import (
     Arm,
@@ -406,10 +405,10 @@ def _stale_reason(manifest: dict, cfg: DomainConfig, data: Any) -> str | None:
         current = records_sha256(data.split(split))
         if (recorded.get(split) or {}).get("sha256") != current:
             return f"its {split} split differs from the current data (sha256 mismatch)"
-    if cfg.training.train_on == "qa+docs":
-        docs = hashlib.sha256("\n".join(d.page_content for d in data.documents).encode()).hexdigest()
-        if recorded.get("documents_sha256") != docs:
-            return "its documents differ from the current documents"
+    if cfg.training.train_on == "qa+docs" and recorded.get("documents_sha256") != documents_sha256(
+        data.documents
+    ):
+        return "its documents differ from the current documents"
     return None
 
 
@@ -451,20 +450,11 @@ def _prepare_run(cfg: DomainConfig, data: Any, run_dir: str | Path | None) -> tu
     return path, {"run_dir": str(path), "reused": False, "note": note, "manifest": manifest}
 
 
-def _store_dir(cfg: DomainConfig) -> Path:
-    """``retrieval.store_dir``, else ``<training.output_dir>/../stores/<data.name>`` (shared by runs of a domain)."""
-    if cfg.retrieval.store_dir:
-        from domainllm.resources import resolve_path
-
-        return resolve_path(cfg.retrieval.store_dir, cfg.base_dir, "retrieval.store_dir").resolve()
-    return Path(cfg.training.output_dir).expanduser().resolve().parent / "stores" / cfg.data.name
-
-
 def _prepare_store(cfg: DomainConfig, data: Any) -> tuple[Any, dict]:
     """Bring the Chroma store up to date with the domain's documents (cheap when unchanged) and open it."""
-    from domainllm.rag import index_documents, open_store
+    from domainllm.rag import default_store_dir, index_documents, open_store
 
-    store_dir = _store_dir(cfg)
+    store_dir = default_store_dir(cfg)
     stats = index_documents(data.documents, store_dir, cfg.retrieval, source=getattr(data, "source", ""))
     log.info("%s", stats.summary())
     info = {"store_dir": str(store_dir), "summary": stats.summary(), "stats": dataclasses.asdict(stats)}

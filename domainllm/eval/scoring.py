@@ -21,21 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from domainllm.data.records import QARecord
+from domainllm.data.records import ANSWER_TYPES, DEFAULT_LABELS, QARecord
 from domainllm.errors import EvalError
 from domainllm.eval.metrics import (
-    ANSWER_TYPES,
-    DEFAULT_LABELS,
     MAIN_METRIC,
     cosine_similarities,
     macro_f1,
-    normalize_text,
     parse_label,
-    parse_number,
     recall_at_k,
     score_answer,
 )
 from domainllm.eval.stats import bootstrap_ci, bootstrap_statistic
+from domainllm.text import normalize_text, parse_number
 
 __all__ = [
     "EmbeddingScorer",

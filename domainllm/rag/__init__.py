@@ -6,8 +6,7 @@ sentence-transformers and LangChain load when a name is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from domainllm._lazy import lazy_exports
 
 __all__ = [
     "STORE_FILE",
@@ -22,14 +21,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        msg = f"module 'domainllm.rag' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module("domainllm.rag.store"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, ".store"), __all__)

@@ -162,9 +162,9 @@ def _read_store_file(store_dir: Path) -> dict[str, Any] | None:
 
 
 def _write_store_file(store_dir: Path, **fields: Any) -> None:
-    from domainllm.rundir import write_json_atomic
+    from domainllm.fsio import atomic_write_json
 
-    write_json_atomic(store_dir / STORE_FILE, {"format": 1, **fields})
+    atomic_write_json(store_dir / STORE_FILE, {"format": 1, **fields})
 
 
 def _clean_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -342,22 +342,26 @@ def get_retriever(store: Any, rcfg: RetrievalConfig, k: int | None = None) -> An
 # The domain's knowledge base, for chat, the examples and the comparison
 
 
-def default_store_dir(cfg: Any, run_dir: str | Path | None = None) -> Path:
-    """``retrieval.store_dir`` when set, else RUN/store for a run, else <compare.output_dir>/../stores/<data.name>."""
+def default_store_dir(cfg: Any) -> Path:
+    """Where a domain's knowledge base lives: the one rule ``compare``, ``index``, ``chat`` and the examples share.
+
+    ``retrieval.store_dir`` when set (relative to the config file's folder), else
+    ``<folder of compare.output_dir>/stores/<data.name>`` (``runs/stores/dental`` by default), so
+    every run and every comparison of a domain reads the same store; it is updated incrementally
+    when the documents change.
+    """
     from domainllm.resources import resolve_path
 
     if cfg.retrieval.store_dir:
-        return resolve_path(cfg.retrieval.store_dir, cfg.base_dir, key="retrieval.store_dir")
-    if run_dir is not None:
-        return Path(run_dir) / "store"
-    return Path(cfg.compare.output_dir).parent / "stores" / cfg.data.name
+        return resolve_path(cfg.retrieval.store_dir, cfg.base_dir, key="retrieval.store_dir").resolve()
+    return Path(cfg.compare.output_dir).expanduser().resolve().parent / "stores" / cfg.data.name
 
 
-def knowledge_base(cfg: Any, store_dir: str | Path | None = None, run_dir: str | Path | None = None) -> Any:
+def knowledge_base(cfg: Any, store_dir: str | Path | None = None) -> Any:
     """The domain's documents indexed (incrementally) into a store, opened: what the RAG arms retrieve from."""
     from domainllm.data.loaders import load_domain
 
-    target = Path(store_dir) if store_dir else default_store_dir(cfg, run_dir)
+    target = Path(store_dir) if store_dir else default_store_dir(cfg)
     dataset = load_domain(cfg.data, cfg.base_dir)
     if not dataset.documents:
         msg = (

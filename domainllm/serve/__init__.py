@@ -6,8 +6,7 @@ peft and langchain load when a name is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from domainllm._lazy import lazy_exports
 
 __all__ = [
     "DomainExpert",
@@ -28,15 +27,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        msg = f"module 'domainllm.serve' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(f"domainllm.serve.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{v}" for k, v in _WHERE.items()}, __all__)

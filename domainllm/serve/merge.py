@@ -16,14 +16,13 @@ only after it passed).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from domainllm.errors import ConfigError, DataError, ModelError
+from domainllm.fsio import replace_dir, temp_dir_beside
 
 __all__ = ["MERGE_DTYPES", "PARITY_PROMPTS", "merge_adapter", "parity_prompts"]
 
@@ -100,17 +99,6 @@ def _answers(model: Any, tokenizer: Any, prompts: list[str], cfg: Any, eos: list
     return [o.token_ids for o in outputs]
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move ``tmp`` to ``out``; an existing ``out`` is swapped away first and removed after."""
-    backup = None
-    if out.exists():
-        backup = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, backup)
-    os.replace(tmp, out)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-
-
 def merge_adapter(
     run_dir: str | Path,
     output_dir: str | Path | None = None,
@@ -164,7 +152,7 @@ def merge_adapter(
     merged = model.merge_and_unload().to(save_dtype)  # summed in float32, rounded once
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = temp_dir_beside(out)
     try:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -208,7 +196,7 @@ def merge_adapter(
         import json
 
         (tmp / "domainllm-merge.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

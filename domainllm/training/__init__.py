@@ -6,8 +6,7 @@ function is called; ``train`` itself imports torch, transformers, peft and trl w
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from domainllm._lazy import lazy_exports
 
 __all__ = [
     "DataStats",
@@ -50,12 +49,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        msg = f"module 'domainllm.training' has no attribute {name!r}"
-        raise AttributeError(msg)
-    return getattr(importlib.import_module(f"domainllm.training.{_WHERE[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{v}" for k, v in _WHERE.items()}, __all__)

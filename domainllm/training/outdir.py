@@ -8,15 +8,14 @@ process of a multi-process launch can make them before the main one prepares the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import socket
-import tempfile
 from pathlib import Path
 
 from domainllm.errors import RunDirError
+from domainllm.fsio import atomic_write_jsonl
 from domainllm.rundir import STATUS_COMPLETE, STATUS_RUNNING, RunDir
 from domainllm.training.plots import read_metrics
 
@@ -59,11 +58,7 @@ def rewind_metrics(path: str | Path, step: int) -> int:
     if not path.is_file():
         return 0
     kept = [row for row in read_metrics(path) if int(row.get("step", 0)) <= step]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for row in kept:
-            fh.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    atomic_write_jsonl(path, kept)
     return len(kept)
 
 

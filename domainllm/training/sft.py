@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import resource
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domainllm.config import DomainConfig, config_fingerprint, save_config
-from domainllm.data.records import records_sha256
+from domainllm.data.records import documents_sha256, records_sha256
 from domainllm.errors import ConfigError, DataError, MissingDependencyError, TrainingError
 from domainllm.rundir import STATUS_COMPLETE, RunDir
 from domainllm.training.outdir import check_run_dir, prepare_run_dir
@@ -412,9 +411,6 @@ def _static_manifest(cfg, loaded, data, stats: DataStats, peft_config, num_proce
 
         name = DEFAULT_MODEL_NAME
     targets = peft_config.target_modules
-    docs_hash = hashlib.sha256(
-        "\n".join(getattr(d, "page_content", str(d)) for d in data.documents).encode()
-    ).hexdigest()
     return {
         "fingerprint": config_fingerprint(cfg),
         "versions": library_versions(),
@@ -438,7 +434,7 @@ def _static_manifest(cfg, loaded, data, stats: DataStats, peft_config, num_proce
                 for split in ("train", "val", "test")
             },
             "documents": len(data.documents),
-            "documents_sha256": docs_hash,
+            "documents_sha256": documents_sha256(data.documents),
         },
         "examples": dataclasses.asdict(stats),
         "target_modules": sorted(targets) if isinstance(targets, list | set) else targets,

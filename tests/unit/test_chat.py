@@ -44,7 +44,8 @@ def test_chat_answers_shows_sources_and_survives_bad_questions(run):
     assert turns[2].startswith("error: the question is empty")
     assert turns[3].startswith("error: The prompt is") and "1024" in turns[3]
     assert turns[4].startswith("bot> ") and "sources: [hours] hours.md" in turns[4]
-    assert (run / "store" / "domainllm-store.json").is_file()  # the run's documents, indexed under RUN/store
+    # The run's documents, indexed where compare and `domainllm index` put them: <compare.output_dir>/../stores/<name>
+    assert (run.parent / "stores" / "tiny" / "domainllm-store.json").is_file()
 
 
 def test_chat_ends_at_end_of_input_and_serves_the_base_arm(run):

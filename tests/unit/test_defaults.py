@@ -139,4 +139,4 @@ def test_a_fresh_cache_converts_the_gguf_once(tmp_path, monkeypatch, smollm_dir)
     written = (converted / "model.safetensors").stat().st_mtime_ns
     assert defaults.default_model_dir() == converted
     assert (converted / "model.safetensors").stat().st_mtime_ns == written  # not converted again
-    assert not list(tmp_path.rglob(".convert-*"))  # no temporary folder left behind
+    assert not list(tmp_path.rglob("*.convert-*"))  # no temporary folder left behind

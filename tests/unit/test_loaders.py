@@ -173,7 +173,7 @@ def test_jsonl_file_with_field_mapping_keeps_unmapped_keys_in_meta(tmp_path: Pat
 
 
 def test_squad_sample(caplog) -> None:
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="domainllm"):
         ds = load_domain(DataConfig(format="squad", path=str(SAMPLES / "squad_sample.json")))
     assert [r.id for r in ds.train] == ["hl-1", "hl-2", "hl-4", "sm-1", "sm-2"]
     assert any("Skipped 1 unanswerable SQuAD v2 question" in r.getMessage() for r in caplog.records)
@@ -216,7 +216,7 @@ def test_pubmedqa_real_official_split() -> None:
 
 
 def test_mcq_medmcqa_original_json_is_read_as_one_based(caplog) -> None:
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="domainllm"):
         records = load_qa(SAMPLES / "mcq_medmcqa_sample.jsonl", "mcq")
     assert any("read as 1-based (a value of 4 occurs)" in r.getMessage() for r in caplog.records)
     assert [r.answer_index for r in records] == [1, 0, 3, 2]  # cop 2, 1, 4, 3

@@ -1,0 +1,136 @@
+"""The ``training`` section: everything the trainer needs, in the names practitioners use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from domainllm.config.checks import check_range, fail
+
+__all__ = ["TrainingConfig"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The optimisation: everything TRL's SFTConfig needs, in the names practitioners use."""
+
+    section: ClassVar[str] = "training"
+
+    # Where the run directory is written (adapter, config, manifest, metrics, plots).
+    output_dir: str = "runs/dental"
+    # Peak learning rate (LoRA tolerates 1e-4 to 2e-3; higher for tiny models and few steps).
+    learning_rate: float = 2e-4
+    # Learning-rate schedule after warmup.
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    # Warmup as a share of all steps; ignored when warmup_steps > 0.
+    warmup_ratio: float = 0.03
+    # Warmup in optimizer steps; overrides warmup_ratio when > 0.
+    warmup_steps: int = 0
+    # Passes over the training data (fractions allowed); ignored when max_steps > 0.
+    num_epochs: float = 3.0
+    # Total optimizer steps; -1 = derive from num_epochs.
+    max_steps: int = -1
+    # Sequences per device per forward pass.
+    per_device_batch_size: int = 8
+    # Forward passes per optimizer step (effective batch = batch * accumulation * devices).
+    gradient_accumulation_steps: int = 1
+    # Optimizer; the paged and 8-bit variants come from bitsandbytes.
+    optimizer: Literal[
+        "adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "paged_adamw_32bit", "adamw_8bit"
+    ] = "adamw_torch"
+    # Decoupled weight decay on the adapter weights.
+    weight_decay: float = 0.0
+    # Gradient clipping norm (0 = off).
+    max_grad_norm: float = 1.0
+    # Tokens per example after the chat template; longer examples are truncated (and counted).
+    max_seq_length: int = 512
+    # Largest share of training examples allowed to be truncated before training refuses to start.
+    max_truncated_share: float = 0.05
+    # Recompute activations in backward: less memory, ~30% slower steps.
+    gradient_checkpointing: bool = False
+    # Pack several short examples into one sequence (no padding waste; needs an attention kernel that respects it).
+    packing: bool = False
+    # Loss on answer tokens only (prompt and system tokens masked). Off = loss on the whole sequence.
+    completion_only_loss: bool = True
+    # What to train on: QA pairs only, or QA pairs plus the domain documents as plain text (continued pretraining).
+    train_on: Literal["qa", "qa+docs"] = "qa"
+    # Seed for data order, LoRA init and dropout: same seed, same run.
+    seed: int = 42
+    # When to compute eval loss on the val split.
+    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
+    # Eval every N optimizer steps when eval_strategy is "steps".
+    eval_steps: int = 50
+    # Save a checkpoint every N steps; 0 = at each evaluation (needed to restore the best).
+    save_steps: int = 0
+    # Checkpoints kept on disk (the best one is always kept).
+    save_total_limit: int = 2
+    # Stop after this many evaluations without eval-loss improvement; 0 = never stop early.
+    early_stopping_patience: int = 0
+    # Restore the checkpoint with the lowest eval loss at the end (the run keeps the best, not the last).
+    load_best_model_at_end: bool = True
+    # Log train loss, lr and grad norm every N optimizer steps.
+    logging_steps: int = 5
+    # Trackers besides TensorBoard (always on): "wandb", "mlflow".
+    report_to: list[str] = field(default_factory=list)
+    # Push the adapter to the hub at each save (needs hub_model_id and a login).
+    push_to_hub: bool = False
+    # Hub repository id for push_to_hub, e.g. "you/dental-smollm2-lora".
+    hub_model_id: str | None = None
+    # Which checkpoints are pushed: "every_save", "checkpoint", "all_checkpoints" or "end".
+    hub_strategy: Literal["every_save", "checkpoint", "all_checkpoints", "end"] = "every_save"
+    # Data-loading worker processes (0 = in the main process; right for CPU and small data).
+    dataloader_num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        s = self.section
+        if self.learning_rate <= 0:
+            fail(s, "learning_rate", f"is {self.learning_rate}", "Use a positive value such as 2e-4.")
+        check_range(s, "warmup_ratio", self.warmup_ratio, 0.0, 1.0)
+        check_range(s, "weight_decay", self.weight_decay, 0.0, None)
+        check_range(s, "max_grad_norm", self.max_grad_norm, 0.0, None)
+        check_range(s, "max_truncated_share", self.max_truncated_share, 0.0, 1.0)
+        for name in (
+            "per_device_batch_size",
+            "gradient_accumulation_steps",
+            "max_seq_length",
+            "logging_steps",
+        ):
+            if getattr(self, name) < 1:
+                fail(s, name, f"is {getattr(self, name)}", "Use an integer >= 1.")
+        if self.max_steps == 0 or self.max_steps < -1:
+            fail(
+                s,
+                "max_steps",
+                f"is {self.max_steps}",
+                "Use -1 (derive from num_epochs) or a positive step count.",
+            )
+        if self.max_steps == -1 and self.num_epochs <= 0:
+            fail(
+                s, "num_epochs", f"is {self.num_epochs}", "Use a positive number of epochs or set max_steps."
+            )
+        if self.eval_strategy == "steps" and self.eval_steps < 1:
+            fail(s, "eval_steps", f"is {self.eval_steps}", "Use a positive step interval.")
+        if self.early_stopping_patience < 0:
+            fail(s, "early_stopping_patience", "is negative", "Use 0 (off) or a positive patience.")
+        if self.early_stopping_patience and self.eval_strategy == "no":
+            fail(
+                s,
+                "early_stopping_patience",
+                f"is {self.early_stopping_patience} but training.eval_strategy is 'no'",
+                "Early stopping needs eval loss: set training.eval_strategy to 'epoch' or 'steps'.",
+            )
+        for tracker in self.report_to:
+            if tracker not in ("wandb", "mlflow", "tensorboard"):
+                fail(
+                    s,
+                    "report_to",
+                    f"contains {tracker!r}",
+                    "Allowed trackers: wandb, mlflow (tensorboard is always on).",
+                )
+        if self.push_to_hub and not self.hub_model_id:
+            fail(
+                s,
+                "hub_model_id",
+                "is not set but training.push_to_hub is true",
+                "Set it to 'user/repo-name'.",
+            )
