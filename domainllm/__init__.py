@@ -40,7 +40,7 @@ _EXPORTS = {
     "open_store": "domainllm.rag",
     "build_chain": "domainllm.chains",
     "load_chain_spec": "domainllm.chains",
-    "compare": "domainllm.eval.compare",
+    "compare": "domainllm.benchmark.comparison",
     "collect_info": "domainllm.info",
 }
 
@@ -71,13 +71,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from domainllm.benchmark.comparison import compare
     from domainllm.chains import build_chain, load_chain_spec
     from domainllm.config import DomainConfig, load_config, save_config
     from domainllm.data import load_documents, load_domain, load_qa, split_documents
     from domainllm.data.formatting import render_example, render_prompt
     from domainllm.data.records import QADataset, QARecord
     from domainllm.errors import DomainLLMError
-    from domainllm.eval.compare import compare
     from domainllm.info import collect_info
     from domainllm.rag import build_index, open_store
     from domainllm.rundir import RunDir

@@ -97,13 +97,28 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
-    from domainllm.eval.compare import compare
+    from domainllm.benchmark.comparison import compare
 
-    out = compare(cfg, run_dir=args.run, output_dir=args.output_dir)
-    from domainllm.eval.report import print_results
+    out = compare(
+        cfg, run_dir=args.run, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite
+    )
+    from domainllm.eval.results import Results
+    from domainllm.report.console import print_results
 
-    print_results(out)
+    print_results(Results.from_json(out))
     print(f"Report written to {out / 'report.md'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from domainllm.report.console import print_results
+    from domainllm.report.write import rerender
+
+    print_results(rerender(args.output_dir))
+    out = Path(args.output_dir)
+    print(f"Report re-rendered in {out / 'report.md'} and {out / 'chart.png'}")
     return 0
 
 
@@ -216,7 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--output-dir", "-o", metavar="DIR", help="report folder (default: compare.output_dir)")
     p.add_argument("--run", metavar="RUN_DIR", help="reuse this training run instead of training")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the comparison in the output folder: finished arms are read back, the rest run",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a previous comparison in the output folder"
+    )
     p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="re-render report.md and chart.png of a comparison from its results.json",
+    )
+    p.description = (
+        "Re-render OUTPUT_DIR/report.md and chart.png from OUTPUT_DIR/results.json (no model is loaded), "
+        "e.g. after a report change or a resumed comparison."
+    )
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="a folder written by `domainllm compare`")
+    p.set_defaults(handler=_cmd_report)
     return parser
 
 

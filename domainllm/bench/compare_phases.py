@@ -63,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.results:
         path = Path(args.results)
     else:
+        from domainllm.benchmark.comparison import compare
         from domainllm.config import load_config
-        from domainllm.eval.compare import compare
 
         start = time.perf_counter()
         out = compare(load_config(args.config, args.overrides))

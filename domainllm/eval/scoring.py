@@ -136,37 +136,24 @@ def score_records(
 
 
 class EmbeddingScorer:
-    """Cosine similarity of answers to their references with one sentence-transformers model.
+    """Cosine similarity of answers to their references under one text encoder.
 
     Why embeddings beside token metrics: "Come back in two days" and "after 48 hours" share no
     token but mean the same; a semantic score shows whether an arm is close in meaning even when
-    lexical metrics say zero. The model loads on first use and reference embeddings are cached, so
-    four arms cost one load and one pass over the references. Similarity is the best over the answer
-    and its aliases, like the lexical metrics.
+    lexical metrics say zero. ``encode`` maps a list of texts to a 2-D array of vectors (the
+    comparison passes a sentence-transformers model, loaded by :mod:`domainllm.benchmark`; this module
+    loads no model). Reference embeddings are cached, so four arms cost one pass over the references.
+    Similarity is the best over the answer and its aliases, like the lexical metrics.
     """
 
-    def __init__(self, model_name: str = "default", device: str = "cpu", batch_size: int = 64) -> None:
-        self.model_name = model_name
-        self.device = device
-        self.batch_size = batch_size
-        self._model: Any = None
+    def __init__(self, encode: Callable[[list[str]], Any]) -> None:
+        self.encode = encode
         self._cache: dict[str, np.ndarray] = {}
-
-    def _load(self) -> Any:
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            from domainllm.defaults import resolve_embedder
-
-            self._model = SentenceTransformer(resolve_embedder(self.model_name), device=self.device)
-        return self._model
 
     def _embed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vectors = self._load().encode(
-                missing, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
-            )
+            vectors = self.encode(missing)
             self._cache.update(zip(missing, np.asarray(vectors, dtype=np.float64), strict=True))
         return {t: self._cache[t] for t in texts}
 

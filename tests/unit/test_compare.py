@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from domainllm.errors import DomainLLMError, EvalError
-from domainllm.eval.compare import compare
+from domainllm.benchmark.comparison import compare
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -69,11 +69,14 @@ def test_compare_writes_the_four_files(tiny_run) -> None:
     _, out, root = tiny_run
     assert out == (root / "compare").resolve()
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "arms",
         "chart.png",
         "predictions.jsonl",
         "report.md",
         "results.json",
     ]
+    # one file per arm, written as it finished (the skipped extra arm is recorded too)
+    assert len(list((out / "arms").glob("*.json"))) == 6
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "complete" and results["n_questions"] == 4
     local = ["prompt_only", "rag", "finetuned", "finetuned_rag", "oracle"]
@@ -106,7 +109,7 @@ def test_compare_writes_the_four_files(tiny_run) -> None:
         "prepare: knowledge base",
     } <= set(results["phases"])
     assert {"load model", "arm: rag", "scoring and statistics", "report"} <= set(results["phases"])
-    assert results["run"]["reused"] is False
+    assert results["runs"]["default"]["reused"] is False
     assert results["judge"]["status"].startswith(
         "skipped: its LangChain integration package langchain-anthropic"
     )
@@ -128,7 +131,8 @@ def test_compare_reuses_a_matching_run(tiny_run) -> None:
     )
     out = compare(cfg)
     results = json.loads((out / "results.json").read_text())
-    assert results["run"]["reused"] is True and results["run"]["note"].startswith("reusing run")
+    run = results["runs"]["default"]
+    assert run["reused"] is True and run["note"].startswith("reusing run")
     assert (
         "prepare: train or reuse run" in results["phases"]
         and results["phases"]["prepare: train or reuse run"] < 5

@@ -11,8 +11,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from domainllm.data.records import QARecord
 from domainllm.errors import EvalError
-from domainllm.eval.arms import Arm, arm_inputs, check_extra_arm, parse_provider_model, run_arm
-from domainllm.eval.compare import sample_questions
+from domainllm.benchmark.arms import Arm, arm_inputs, check_extra_arm, parse_provider_model, run_arm
+from domainllm.benchmark.comparison import sample_questions
 
 
 class EchoChain(Runnable):

@@ -10,6 +10,7 @@ import pytest
 from domainllm.data.records import QARecord
 from domainllm.errors import EvalError
 from domainllm.eval.metrics import macro_f1
+from domainllm.benchmark.embedding import embedding_scorer
 from domainllm.eval.scoring import (
     EmbeddingScorer,
     add_embedding_similarity,
@@ -132,7 +133,7 @@ def test_embedding_similarity_with_the_real_embedder() -> None:
     recs = [text("1", "Wednesday"), text("2", "48 hours notice"), number("3", "5")]
     answers = ["The practice is closed on Wednesday.", "Bananas are yellow.", "5"]
     scores = score_records(recs, answers)
-    scorer = EmbeddingScorer("default")
+    scorer = embedding_scorer("default")  # the real all-MiniLM-L6-v2 through sentence-transformers
     add_embedding_similarity(recs, answers, scores, scorer)
     assert scores[0]["embed_sim"] > scores[1]["embed_sim"] + 0.2
     assert "embed_sim" not in scores[2]  # text questions only

@@ -22,17 +22,16 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from domainllm.data.formatting import format_user_message
 from domainllm.data.records import QARecord
 from domainllm.errors import EvalError
+from domainllm.eval.predictions import ArmRun, QuestionOutput
 
 __all__ = [
     "Arm",
-    "ArmRun",
-    "QuestionOutput",
     "arm_inputs",
     "check_extra_arm",
     "extra_arm",
@@ -41,8 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ArmStatus = Literal["ok", "failed", "skipped"]
 
 # API key variables of the providers init_chat_model knows; None = no key (local servers, cloud IAM).
 _PROVIDER_KEYS: dict[str, str | None] = {
@@ -90,51 +87,11 @@ class Arm:
     # batched with others of similar length, as a serving engine buckets requests: in input order,
     # left padding to the longest prompt of each batch adds ~25% prompt tokens to the dental RAG arms.
     prompt_lengths: Callable[[Sequence[dict[str, Any]]], list[int]] | None = None
-
-
-@dataclass
-class QuestionOutput:
-    """What one arm produced for one question."""
-
-    answer: str
-    prompt: str | None = None
-    chunk_ids: list[str] = field(default_factory=list)
-    doc_ids: list[str] = field(default_factory=list)
-    latency_s: float = 0.0
-    prompt_tokens: int | None = None
-    generated_tokens: int | None = None
-
-
-@dataclass
-class ArmRun:
-    """The outcome of running one arm over the questions (outputs are empty unless status is ok)."""
-
-    name: str
-    kind: str = "local"
-    adapter: bool = False
-    retrieval: bool = False
-    description: str = ""
-    k: int | None = None
-    status: ArmStatus = "ok"
-    error: str | None = None
-    traceback: str | None = None
-    outputs: list[QuestionOutput] = field(default_factory=list)
-    wall_s: float = 0.0
-    generation_s: float = 0.0
-    peak_rss_mb: float | None = None
-    cuda_peak_mb: float | None = None
-    # Option log-likelihoods per question (None for non-choice questions), filled for local arms.
-    logliks: list[list[float] | None] | None = None
-    loglik_s: float | None = None
-    loglik_error: str | None = None
-
-    @property
-    def answers(self) -> list[str]:
-        return [o.answer for o in self.outputs]
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
+    # The fine-tuned run whose adapter this arm uses (its name in the comparison); None for base arms.
+    run: str | None = None
+    # Called (with the arm) right before the arm's first batch: switches the shared model to the
+    # arm's adapter, so arms of several runs share one base in memory.
+    activate: Callable[[], None] | None = None
 
 
 def arm_inputs(record: QARecord, context: str | None = None) -> dict[str, Any]:
@@ -228,6 +185,7 @@ def run_arm(
         retrieval=arm.retrieval,
         description=arm.description,
         k=arm.k,
+        run=arm.run,
     )
     has_cuda = _cuda_reset()
     _seed_all(seed)
@@ -235,6 +193,8 @@ def run_arm(
     outputs: list[QuestionOutput] = []
     bar = tqdm(total=len(inputs), desc=f"arm {arm.name}", unit="q", disable=not progress, leave=False)
     try:
+        if arm.activate is not None:
+            arm.activate()
         order = list(range(len(inputs)))
         if arm.prompt_lengths is not None and len(inputs) > batch_size:
             lengths = arm.prompt_lengths(inputs)
