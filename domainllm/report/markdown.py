@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domainllm.eval.results import ArmResult, Interval, Results
+from domainllm.report.claims import verdict
 from domainllm.report.format import (
     ALPHA,
     ci_num,
@@ -13,7 +14,6 @@ from domainllm.report.format import (
     num,
     p_text,
 )
-from domainllm.report.claims import verdict
 
 __all__ = ["render_markdown"]
 

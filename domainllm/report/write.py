@@ -16,8 +16,8 @@ from domainllm.errors import EvalError
 from domainllm.eval.results import Results
 from domainllm.fsio import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from domainllm.report.chart import make_chart
-from domainllm.report.markdown import render_markdown
 from domainllm.report.claims import verdict
+from domainllm.report.markdown import render_markdown
 
 __all__ = [
     "REPORT_FILES",

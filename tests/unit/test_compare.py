@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from domainllm.errors import DomainLLMError, EvalError
 from domainllm.benchmark.comparison import compare
+from domainllm.errors import DomainLLMError, EvalError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -9,10 +9,10 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from domainllm.data.records import QARecord
-from domainllm.errors import EvalError
 from domainllm.benchmark.arms import Arm, arm_inputs, check_extra_arm, parse_provider_model, run_arm
 from domainllm.benchmark.comparison import sample_questions
+from domainllm.data.records import QARecord
+from domainllm.errors import EvalError
 
 
 class EchoChain(Runnable):

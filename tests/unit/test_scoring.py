@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from domainllm.benchmark.embedding import embedding_scorer
 from domainllm.data.records import QARecord
 from domainllm.errors import EvalError
 from domainllm.eval.metrics import macro_f1
-from domainllm.benchmark.embedding import embedding_scorer
 from domainllm.eval.scoring import (
-    EmbeddingScorer,
     add_embedding_similarity,
     check_records,
     compute_baselines,
