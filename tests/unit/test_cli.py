@@ -14,7 +14,7 @@ import pytest
 from domainllm.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ["train", "merge", "index", "chat", "compare", "info"]
+SUBCOMMANDS = ["train", "merge", "index", "chat", "compare", "report", "info"]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -85,7 +85,7 @@ def test_the_readme_merge_and_compare_run_commands_run(tiny_model_dir, tmp_path,
     out = Path(load_config(config_path).compare.output_dir)
     for name in ("report.md", "results.json", "predictions.jsonl", "chart.png"):
         assert (out / name).is_file()
-    recorded = json.loads((out / "results.json").read_text())["run"]
+    recorded = json.loads((out / "results.json").read_text())["runs"]["default"]
     assert recorded["reused"] is True and recorded["run_dir"] == str(run.resolve())  # not trained again
 
 
