@@ -133,18 +133,48 @@ class DataConfig:
     fields: dict[str, str] = field(default_factory=dict)
     # Hub split names for format "hf".
     hf_splits: dict[str, str] = field(default_factory=dict)
-    # Share of train held out as validation when the source has no val split (seeded).
+    # Share of train held out as validation when the source has no val split (seeded; ignored, with a log line, when it has one).
     val_fraction: float = 0.0
-    # Answers longer than this many words are rejected (the scorers assume short references).
+    # Share of train carved out as the test split when the source has none (seeded); a source with its own test split is an error.
+    test_fraction: float = 0.0
+    # Unit of the val/test carving: "question" (rows drawn one by one) or "document" (every question of one doc_id lands in the same split, so test facts stay out of training).
+    split_by: Literal["question", "document"] = "question"
+    # Seed of the val_fraction/test_fraction draw, independent of training.seed so runs with other seeds evaluate on the same split.
+    split_seed: int = 0
+    # Answers longer than this many words are rejected or skipped (the scorers assume short references).
     max_answer_words: int = 20
+    # Rows whose answer is over max_answer_words: "error" refuses the dataset, "skip" leaves them out and reports the count per split.
+    on_long_answer: Literal["error", "skip"] = "error"
     # System prompt used in every training example and by the fine-tuned arms at inference.
     system_prompt: str = "You are the assistant of Larkspur Lane Dental. Answer in one short sentence."
 
     def __post_init__(self) -> None:
         check_range(self.section, "val_fraction", self.val_fraction, 0.0, 0.5)
+        check_range(self.section, "test_fraction", self.test_fraction, 0.0, 0.5)
+        if self.val_fraction + self.test_fraction >= 0.9:
+            fail(
+                self.section,
+                "test_fraction",
+                f"is {self.test_fraction!r} with data.val_fraction = {self.val_fraction!r}, leaving 10% or less to train on",
+                "Lower one of them (e.g. test_fraction 0.2 with val_fraction 0.1).",
+            )
+        if self.split_by not in ("question", "document"):
+            fail(
+                self.section,
+                "split_by",
+                f"is {self.split_by!r}",
+                "Use 'question', or 'document' to keep each document's questions in one split.",
+            )
         if self.max_answer_words < 1:
             fail(
                 self.section, "max_answer_words", f"is {self.max_answer_words}", "Use a positive word count."
+            )
+        if self.on_long_answer not in ("error", "skip"):
+            fail(
+                self.section,
+                "on_long_answer",
+                f"is {self.on_long_answer!r}",
+                "Use 'error' to refuse long answers, or 'skip' to leave those rows out and count them.",
             )
 
 

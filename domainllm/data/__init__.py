@@ -9,16 +9,22 @@ from __future__ import annotations
 from domainllm._lazy import lazy_exports
 
 __all__ = [
+    "NEAR_DUPLICATE_THRESHOLD",
+    "PROVENANCE_FIELDS",
+    "LeakageReport",
+    "NearDuplicate",
     "QADataset",
     "QARecord",
     "answer_text",
     "build_messages",
     "build_training_examples",
     "format_user_message",
+    "leakage_report",
     "load_chunks",
     "load_documents",
     "load_domain",
     "load_qa",
+    "log_leakage",
     "near_duplicates",
     "render_example",
     "render_prompt",
@@ -39,7 +45,13 @@ _WHERE = {
     "split_documents": "documents",
     "load_domain": "loaders",
     "load_qa": "loaders",
-    "near_duplicates": "validate",
+    "NEAR_DUPLICATE_THRESHOLD": "leakage",
+    "LeakageReport": "leakage",
+    "NearDuplicate": "leakage",
+    "leakage_report": "leakage",
+    "log_leakage": "leakage",
+    "near_duplicates": "leakage",
+    "PROVENANCE_FIELDS": "records",
 }
 
 

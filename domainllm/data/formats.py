@@ -1,32 +1,25 @@
-"""Readers for public benchmark layouts: SQuAD, PubMedQA, multiple choice (MedMCQA) and HF datasets.
+"""Readers for public benchmark layouts: SQuAD, PubMedQA and multiple choice (MedMCQA).
 
 Each reader turns its source into the common rows that :func:`~domainllm.data.validate.record_from_row`
 checks, so these formats obey the same rules and error messages as a hand-written JSONL file.
-:mod:`domainllm.data.loaders` dispatches here; users call :func:`~domainllm.data.loaders.load_domain`.
+:mod:`domainllm.data.loaders` dispatches here (Hugging Face datasets: :mod:`domainllm.data.hf`);
+users call :func:`~domainllm.data.loaders.load_domain`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from domainllm.data.loaders import (
-    SPLITS,
-    _canonical_split,
-    _display,
-    _find_split_files,
-    _records_from_rows,
-    slugify,
-)
 from domainllm.data.records import DEFAULT_LABELS
+from domainllm.data.rows import SPLITS, display_path, find_split_files, slugify
 from domainllm.data.validate import ErrorCollector, Located, record_from_row
 from domainllm.errors import DataError
 
-__all__ = ["mcq_rows", "merge_documents", "read_hf", "read_pubmedqa", "read_squad"]
+__all__ = ["mcq_rows", "merge_documents", "read_pubmedqa", "read_squad"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +30,10 @@ def _load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        msg = f"{_display(path)} line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}). Fix the JSON syntax."
+        msg = f"{display_path(path)} line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}). Fix the JSON syntax."
         raise DataError(msg) from exc
     except UnicodeDecodeError as exc:
-        msg = f"{_display(path)}: not UTF-8 text ({exc.reason}). Re-save it as UTF-8."
+        msg = f"{display_path(path)}: not UTF-8 text ({exc.reason}). Re-save it as UTF-8."
         raise DataError(msg) from exc
 
 
@@ -77,11 +70,11 @@ def read_squad(
     """
     from langchain_core.documents import Document
 
-    files = _find_split_files(root, data_cfg, "squad")
+    files = find_split_files(root, data_cfg, "squad")
     splits: dict[str, list[Located]] = {name: [] for name in SPLITS}
     documents: list[Any] = []
     for split, path in files.items():
-        label = _display(path)
+        label = display_path(path)
         data = _load_json(path)
         articles = data.get("data") if isinstance(data, dict) else None
         if not isinstance(articles, list) or not articles:
@@ -162,14 +155,14 @@ def read_pubmedqa(
     ):
         if not path.is_file():
             msg = (
-                f"PubMedQA {what} file '{_display(path)}' does not exist. Put ori_pqal.json and "
+                f"PubMedQA {what} file '{display_path(path)}' does not exist. Put ori_pqal.json and "
                 f"test_ground_truth.json (github.com/pubmedqa/pubmedqa, data/) in data.path, or name the file "
                 f"with data.{key}."
             )
             raise DataError(msg)
     items = _load_json(items_path)
     truth = _load_json(truth_path)
-    label, truth_label = _display(items_path), _display(truth_path)
+    label, truth_label = display_path(items_path), display_path(truth_path)
     if not isinstance(items, dict) or not items:
         msg = f"{label}: expected a non-empty JSON object {{pmid: {{QUESTION, CONTEXTS, final_decision, ...}}}}. Check the file."
         raise DataError(msg)
@@ -340,113 +333,3 @@ def mcq_rows(
         return row
 
     return iter(rows), transform
-
-
-# ---------------------------------------------------------------------------------------------------
-# Hugging Face datasets
-
-
-def _hub_error(name: str, exc: BaseException) -> DataError:
-    offline = any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes")
-        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    )
-    why = (
-        "the hub is unreachable (offline mode is on)"
-        if offline
-        else "the hub is unreachable or the name is wrong"
-    )
-    msg = (
-        f"Config key 'data.path' names the Hugging Face dataset '{name}', which could not be loaded: {why} "
-        f"({type(exc).__name__}: {str(exc)[:200]}). Use a local path instead: on a machine with internet run "
-        f"datasets.load_dataset('{name}').save_to_disk('my_data') (or download its parquet/jsonl files), copy "
-        "the folder here and set data.path to it."
-    )
-    return DataError(msg)
-
-
-def _open_hf(data_cfg: Any, base_dir: str | Path) -> tuple[dict[str, Any], str]:
-    """{split name: Dataset} from a save_to_disk folder, a local data folder/file, or a hub name."""
-    import datasets
-
-    from domainllm.resources import resolve_path
-
-    local = resolve_path(data_cfg.path, base_dir, key="data.path")
-    if local.exists():
-        source = _display(local)
-        try:
-            if local.is_dir() and (
-                (local / "dataset_dict.json").is_file() or (local / "state.json").is_file()
-            ):
-                loaded = datasets.load_from_disk(str(local))
-            elif local.is_file():
-                builder = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(
-                    local.suffix.lower()
-                )
-                if builder is None:
-                    msg = f"Config key 'data.path' names the file '{source}', which is not .jsonl, .json, .csv or .parquet. Convert it or point at a dataset folder."
-                    raise DataError(msg)
-                loaded = datasets.load_dataset(builder, data_files=str(local))
-            else:
-                loaded = datasets.load_dataset(str(local))
-        except DataError:
-            raise
-        except Exception as exc:
-            msg = f"Could not load the local Hugging Face dataset '{source}' ({type(exc).__name__}: {str(exc)[:300]}). Check that it was written with save_to_disk, or holds train/validation/test data files."
-            raise DataError(msg) from exc
-    else:
-        source = str(data_cfg.path)
-        try:
-            loaded = datasets.load_dataset(source)
-        except Exception as exc:
-            raise _hub_error(source, exc) from exc
-    if isinstance(loaded, datasets.Dataset):
-        return {"train": loaded}, source
-    return dict(loaded), source
-
-
-def read_hf(
-    data_cfg: Any, base_dir: str | Path, fields: Mapping[str, str], errors: ErrorCollector
-) -> tuple[dict[str, list[Located]], str]:
-    """Records from a Hugging Face dataset, its splits picked by ``data.hf_splits``.
-
-    Default split names: train = "train", val = the first of "validation", "val", "dev", test =
-    "test"; a split named explicitly in ``hf_splits`` must exist. Rows with MedMCQA columns (opa..opd,
-    cop) are read as multiple choice; SQuAD-style ``answers`` dicts give answer + aliases.
-    """
-    for ours in data_cfg.hf_splits:
-        if ours not in SPLITS:
-            msg = f"Config key 'data.hf_splits' maps '{ours}'; the keys are our split names train, val, test (values are the dataset's)."
-            raise DataError(msg)
-    available, source = _open_hf(data_cfg, base_dir)
-    chosen: dict[str, str] = {}
-    for split in SPLITS:
-        if split in data_cfg.hf_splits:
-            theirs = data_cfg.hf_splits[split]
-            if theirs not in available:
-                msg = f"Config key 'data.hf_splits.{split}' is '{theirs}', but '{source}' has the splits {', '.join(sorted(available))}. Use one of those."
-                raise DataError(msg)
-            chosen[split] = theirs
-        else:
-            theirs = next((name for name in available if _canonical_split(name) == split), None)
-            if theirs is not None:
-                chosen[split] = theirs
-    if not chosen:
-        msg = f"The dataset '{source}' has the splits {', '.join(sorted(available))}, none of which is train, validation or test. Map them with data.hf_splits, e.g. {{train: {next(iter(available))}}}."
-        raise DataError(msg)
-
-    splits: dict[str, list[Located]] = {name: [] for name in SPLITS}
-    for split, theirs in chosen.items():
-        dataset = available[theirs]
-        label = f"{source} split '{theirs}'"
-        rows = [(dict(row), f"{label} row {i}", i) for i, row in enumerate(dataset, 1)]
-        transform = None
-        if fields.get("cop", "cop") in dataset.column_names:
-            rows_iter, transform = mcq_rows(rows, fields, label)
-        else:
-            rows_iter = iter(rows)
-        routed = _records_from_rows(
-            rows_iter, errors, fields=fields, split=split, label=label, transform=transform, route=False
-        )
-        splits[split].extend(routed[split])
-    return splits, source

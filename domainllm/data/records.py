@@ -6,15 +6,38 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ANSWER_TYPES", "DEFAULT_LABELS", "QADataset", "QARecord", "documents_sha256", "records_sha256"]
+if TYPE_CHECKING:
+    from domainllm.data.leakage import LeakageReport
+
+__all__ = [
+    "ANSWER_TYPES",
+    "DEFAULT_LABELS",
+    "PROVENANCE_FIELDS",
+    "SOURCE_KINDS",
+    "QADataset",
+    "QARecord",
+    "documents_sha256",
+    "records_sha256",
+]
 
 ANSWER_TYPES: tuple[str, ...] = ("text", "number", "choice", "label")
 """Answer types a QA item can declare; the scorers dispatch on them."""
 
 DEFAULT_LABELS: tuple[str, ...] = ("yes", "no", "maybe")
 """Labels of a ``label`` question that names none (PubMedQA's)."""
+
+PROVENANCE_FIELDS: tuple[str, ...] = ("source", "parent_id", "generator", "chunk_id", "evidence")
+"""Row keys that say where a training row came from (written by a generating stage such as
+``augment``): ``source`` (one of :data:`SOURCE_KINDS`), ``parent_id`` (the id of the row it
+paraphrases), ``generator`` (model or tool), ``chunk_id`` (the knowledge-base chunk it was
+generated from) and ``evidence`` (the supporting text or ids). They are not record fields: the
+loaders keep them, as written, in :attr:`QARecord.meta` (a JSON null or empty cell means "not
+given" and is left out, like any other meta value)."""
+
+SOURCE_KINDS: tuple[str, ...] = ("original", "paraphrase", "generated")
+"""Values of the ``source`` provenance key."""
 
 
 @dataclass(frozen=True)
@@ -65,19 +88,43 @@ class QARecord:
 
 @dataclass
 class QADataset:
-    """Splits of QA records plus the domain documents (LangChain ``Document`` objects, one per source)."""
+    """Splits of QA records plus the domain documents (LangChain ``Document`` objects, one per source).
+
+    What the loader did on the way, for training manifests and the comparison report (see
+    :meth:`summary`): ``carved`` names the splits drawn from the source's training rows
+    (``data.val_fraction``/``test_fraction``, in ``val``, ``test`` order); ``dropped`` maps a split to
+    the ids of its rows left out by ``data.on_long_answer: skip`` (only splits that lost rows);
+    ``leakage`` is the near-duplicate report of the final train split against val and test (None for
+    a dataset not built by the loader).
+    """
 
     train: list[QARecord] = field(default_factory=list)
     val: list[QARecord] = field(default_factory=list)
     test: list[QARecord] = field(default_factory=list)
     documents: list[Any] = field(default_factory=list)
     source: str = ""
+    carved: tuple[str, ...] = ()
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    leakage: LeakageReport | None = None
 
     def split(self, name: str) -> list[QARecord]:
         if name not in ("train", "val", "test"):
             msg = f"Unknown split {name!r}; use train, val or test."
             raise ValueError(msg)
         return getattr(self, name)
+
+    def summary(self, show: int = 5) -> dict[str, Any]:
+        """A JSON-ready account of the splits: sizes, carved splits, dropped rows (count + first ids), leakage."""
+        return {
+            "source": self.source,
+            "sizes": {name: len(self.split(name)) for name in ("train", "val", "test")},
+            "documents": len(self.documents),
+            "carved": list(self.carved),
+            "dropped": {
+                name: {"count": len(ids), "first_ids": list(ids[:show])} for name, ids in self.dropped.items()
+            },
+            "leakage": self.leakage.to_dict() if self.leakage is not None else None,
+        }
 
 
 def records_sha256(records: Sequence[QARecord]) -> str:

@@ -1,4 +1,4 @@
-"""Turning raw rows into :class:`QARecord` objects, and the checks that make a dataset trustworthy.
+"""Turning raw rows into :class:`QARecord` objects, and collecting the problems found on the way.
 
 Every loader reads its format into plain rows and hands them here, so a CSV, a JSONL file and a
 Hugging Face dataset are validated by the same rules and fail with the same kind of message:
@@ -8,16 +8,15 @@ Errors are collected rather than raised one at a time: a user fixing a file want
 few problems at once, not one per run. :class:`ErrorCollector` keeps the first
 :data:`MAX_REPORTED_ERRORS` (5) with their locations and the total count, and raises a single
 :class:`~domainllm.errors.DataError` once a load has looked at everything; nothing half-loaded is
-ever returned.
+ever returned. Checks that look at a whole dataset (ids, doc_ids, answer lengths) are in
+:mod:`domainllm.data.checks`; near-duplicate questions across splits in :mod:`domainllm.data.leakage`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,16 +29,9 @@ __all__ = [
     "MAX_REPORTED_ERRORS",
     "ErrorCollector",
     "Located",
-    "check_answer_lengths",
-    "check_doc_ids",
     "check_fields_mapping",
-    "check_unique_ids",
-    "near_duplicates",
     "record_from_row",
-    "warn_near_duplicates",
 ]
-
-logger = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 5
 # Our record fields (plus the helpers a row may carry instead of ``answer`` or to route a row).
@@ -358,145 +350,3 @@ def record_from_row(
         context=context,
         meta=meta,
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Dataset-level checks
-
-
-def check_unique_ids(splits: Mapping[str, Sequence[Located]], errors: ErrorCollector) -> None:
-    """Ids must be unique within and across splits: predictions and reports are keyed by them."""
-    first: dict[str, str] = {}
-    for items in splits.values():
-        for item in items:
-            rid = item.record.id
-            if rid in first:
-                errors.add(
-                    item.where,
-                    "id",
-                    f"{rid!r} is already used at {first[rid]}",
-                    "Ids must be unique across train, val and test",
-                )
-            else:
-                first[rid] = item.where
-
-
-def check_doc_ids(
-    splits: Mapping[str, Sequence[Located]], doc_ids: Iterable[str], docs_label: str, errors: ErrorCollector
-) -> None:
-    """Every ``doc_id`` must name a loaded document (retrieval recall and the oracle arm rely on it).
-
-    With no documents loaded nothing can be checked, so the rows load, but with a warning: a typo in
-    ``data.docs_dir`` or a missing ``docs/`` folder would otherwise only show up as blank recall@k
-    columns at the end of a comparison run.
-    """
-    known = set(doc_ids)
-    if not known:
-        named = [item for items in splits.values() for item in items if item.record.doc_id is not None]
-        if named:
-            logger.warning(
-                "%d question(s) name a doc_id (first at %s) but no documents were loaded, so their doc_ids "
-                "are unchecked and retrieval recall@k cannot be scored. Set data.docs_dir to the documents "
-                "folder (or put the documents in <data.path>/docs).",
-                len(named),
-                named[0].where,
-            )
-        return
-    sample = ", ".join(sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
-    for items in splits.values():
-        for item in items:
-            doc_id = item.record.doc_id
-            if doc_id is not None and doc_id not in known:
-                errors.add(
-                    item.where,
-                    "doc_id",
-                    f"{doc_id!r} is not a document in {docs_label} (known: {sample})",
-                    "Fix the doc_id, or add the document (doc_id = file name without suffix)",
-                )
-
-
-def check_answer_lengths(
-    splits: Mapping[str, Sequence[Located]], max_words: int, errors: ErrorCollector
-) -> None:
-    """Reject long free-text references: the scorers (contains/EM/F1) assume short answers.
-
-    Choice answers are exempt: they are scored by option, and real exams have sentence-long options.
-    """
-    for items in splits.values():
-        for item in items:
-            record = item.record
-            if record.answer_type == "choice":
-                continue
-            n_words = len(record.answer.split())
-            if n_words > max_words:
-                errors.add(
-                    item.where,
-                    "answer",
-                    f"has {n_words} words, more than data.max_answer_words = {max_words}",
-                    "Shorten the reference answer (put the explanation in the document), "
-                    "or raise data.max_answer_words",
-                )
-
-
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
-
-
-def _token_set(text: str) -> frozenset[str]:
-    return frozenset(_WORD_RE.findall(text.lower()))
-
-
-def near_duplicates(
-    train: Sequence[QARecord], test: Sequence[QARecord], threshold: float = 0.8
-) -> list[tuple[QARecord, QARecord, float]]:
-    """Train/test question pairs whose token Jaccard similarity is >= ``threshold``.
-
-    Uses prefix filtering (tokens ordered rarest first; two sets with Jaccard >= t must share a
-    token among their first ``|x| - ceil(t |x|) + 1``), so SQuAD-sized splits take seconds rather
-    than the hours an all-pairs comparison would.
-    """
-    from collections import Counter, defaultdict
-
-    train_sets = [_token_set(r.question) for r in train]
-    test_sets = [_token_set(r.question) for r in test]
-    freq = Counter(tok for s in (*train_sets, *test_sets) for tok in s)
-
-    def prefix(tokens: frozenset[str]) -> list[str]:
-        ordered = sorted(tokens, key=lambda t: (freq[t], t))
-        size = len(ordered) - math.ceil(threshold * len(ordered) - 1e-9) + 1
-        return ordered[: max(size, 0)]
-
-    index: dict[str, list[int]] = defaultdict(list)
-    for i, tokens in enumerate(train_sets):
-        for tok in prefix(tokens):
-            index[tok].append(i)
-    pairs = []
-    for j, tokens in enumerate(test_sets):
-        if not tokens:
-            continue
-        candidates = {i for tok in prefix(tokens) for i in index.get(tok, ())}
-        for i in sorted(candidates):
-            other = train_sets[i]
-            score = len(tokens & other) / len(tokens | other)
-            if score >= threshold:
-                pairs.append((train[i], test[j], score))
-    return pairs
-
-
-def warn_near_duplicates(
-    train: Sequence[QARecord], test: Sequence[QARecord], threshold: float = 0.8, show: int = 5
-) -> list[tuple[QARecord, QARecord, float]]:
-    """Log a warning listing near-duplicate train/test questions (leakage inflates test scores)."""
-    pairs = near_duplicates(train, test, threshold)
-    if pairs:
-        shown = "; ".join(
-            f"train {a.id!r} ~ test {b.id!r} ({s:.2f}): {b.question[:80]!r}" for a, b, s in pairs[:show]
-        )
-        logger.warning(
-            "%d test question(s) are near-duplicates of training questions (token Jaccard >= %.2f); "
-            "scores on them measure memorisation, not generalisation. First %d: %s",
-            len(pairs),
-            threshold,
-            min(show, len(pairs)),
-            shown,
-        )
-    return pairs

@@ -14,8 +14,8 @@ from conftest import SHARED_PUBMEDQA, TESTS_DIR
 
 from domainllm.config import DataConfig
 from domainllm.data import load_domain, load_qa
+from domainllm.data.leakage import near_duplicates
 from domainllm.data.records import QARecord
-from domainllm.data.validate import near_duplicates
 from domainllm.errors import DataError
 
 SAMPLES = TESTS_DIR / "data"
