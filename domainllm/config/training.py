@@ -72,12 +72,12 @@ class TrainingConfig:
     logging_steps: int = 5
     # Trackers besides TensorBoard (always on): "wandb", "mlflow".
     report_to: list[str] = field(default_factory=list)
-    # Push the adapter to the hub at each save (needs hub_model_id and a login).
+    # Push RUN/adapter with the model card as README.md to the hub (needs hub_model_id and a login).
     push_to_hub: bool = False
     # Hub repository id for push_to_hub, e.g. "you/dental-smollm2-lora".
     hub_model_id: str | None = None
-    # Which checkpoints are pushed: "every_save", "checkpoint", "all_checkpoints" or "end".
-    hub_strategy: Literal["every_save", "checkpoint", "all_checkpoints", "end"] = "every_save"
+    # When to push: "every_save" (each checkpoint's adapter as saved, then the final one) or "end" (once, at the end).
+    hub_strategy: Literal["every_save", "end"] = "every_save"
     # Data-loading worker processes (0 = in the main process; right for CPU and small data).
     dataloader_num_workers: int = 0
 

@@ -1,4 +1,9 @@
-"""Serving a fine-tuned run: load it (adapter switchable), wrap it for LangChain, merge it for export.
+"""Serving a fine-tuned run: load it (adapter switchable), generate, wrap it for LangChain, merge it.
+
+``load`` holds one base model with the adapter switched on or off; ``generate`` is the torch engine
+(batched generation, streaming, option log-likelihoods) that everything decodes through;
+``langchain`` wraps it as LangChain's ``HuggingFacePipeline`` and ``ChatHuggingFace``; ``merge``
+writes a standalone merged model and checks it.
 
 Names are imported lazily (PEP 562) so ``import domainllm.serve`` stays instant; torch, transformers,
 peft and langchain load when a name is first used.
@@ -12,17 +17,23 @@ __all__ = [
     "DomainExpert",
     "ExpertChatModel",
     "ExpertLLM",
+    "GeneratedText",
     "PromptTooLongError",
+    "generate_texts",
     "load_expert",
     "merge_adapter",
+    "option_loglikelihoods",
 ]
 
 _WHERE = {
     "DomainExpert": "load",
     "load_expert": "load",
-    "ExpertChatModel": "pipeline",
-    "ExpertLLM": "pipeline",
-    "PromptTooLongError": "pipeline",
+    "ExpertChatModel": "langchain",
+    "ExpertLLM": "langchain",
+    "GeneratedText": "generate",
+    "PromptTooLongError": "generate",
+    "generate_texts": "generate",
+    "option_loglikelihoods": "generate",
     "merge_adapter": "merge",
 }
 

@@ -50,7 +50,7 @@ class DomainExpert:
         adapter_path: str | None = None,
         merged: bool = False,
     ) -> None:
-        from domainllm.serve.pipeline import end_of_turn_ids, model_context_length
+        from domainllm.serve.generate import end_of_turn_ids, model_context_length
 
         self.model = model
         self.tokenizer = tokenizer
@@ -121,7 +121,7 @@ class DomainExpert:
         Prompts must already be rendered with the chat template (the chains do this); generation
         settings default to the config's ``generation`` section.
         """
-        from domainllm.serve.pipeline import ExpertLLM
+        from domainllm.serve.langchain import ExpertLLM
 
         if not adapter:
             self._check_can_disable()
@@ -140,7 +140,7 @@ class DomainExpert:
 
     def chat_model(self, adapter: bool = True, generation: GenerationConfig | None = None) -> Any:
         """A LangChain ``ChatHuggingFace`` over :meth:`llm`, rendering messages with the run's chat template."""
-        from domainllm.serve.pipeline import ExpertChatModel
+        from domainllm.serve.langchain import ExpertChatModel
 
         llm = self.llm(adapter=adapter, generation=generation)
         return ExpertChatModel(llm=llm, tokenizer=self.tokenizer, model_id=llm.model_id)
@@ -161,86 +161,23 @@ class DomainExpert:
         adapter: bool = True,
         batch_size: int | None = None,
     ) -> list[list[float]]:
-        """Sum of log-probabilities of each option's tokens as the continuation of its prompt.
+        """Log-likelihood of each option as the continuation of its prompt, adapter on or off.
 
-        Choice questions are scored this way by lm-evaluation-harness: no parsing of free text, the
-        model's preference among the options is read off directly. Prompt and option are tokenized
-        separately and concatenated, so a merge across the boundary cannot change the option's tokens.
-        Each prompt is read once and its KV cache shared by all its options: with retrieved context
-        the prompt is hundreds of tokens and an option a few, so this is most of the cost saved.
+        See :func:`domainllm.serve.generate.option_loglikelihoods`; ``batch_size`` defaults to the
+        config's ``generation.batch_size``.
         """
-        import torch
-        from transformers import DynamicCache
+        from domainllm.serve.generate import option_loglikelihoods
 
-        from domainllm.serve.pipeline import check_prompt_lengths, pad_batch
-
-        if len(prompts) != len(options):
-            msg = f"option_loglikelihoods got {len(prompts)} prompts but {len(options)} option lists; pass one list per prompt."
-            raise ValueError(msg)
-        tok = self.tokenizer
-        contexts: list[list[int]] = []
-        conts: list[list[list[int]]] = []
-        for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
-            ctx = tok(prompt, add_special_tokens=False)["input_ids"]
-            if not ctx:
-                msg = f"Prompt {i + 1} is empty; option log-likelihoods need a prompt to condition on."
-                raise ValueError(msg)
-            row = []
-            for j, option in enumerate(opts):
-                cont = tok(option, add_special_tokens=False)["input_ids"]
-                if not cont:
-                    msg = f"Option {j + 1} of prompt {i + 1} is empty ({option!r}); every option needs text to score."
-                    raise ValueError(msg)
-                row.append(cont)
-            contexts.append(ctx)
-            conts.append(row)
-        lengths = [len(c) + len(o) for c, row in zip(contexts, conts, strict=True) for o in row]
-        check_prompt_lengths(lengths, 0, self.context_length)
-        scores: list[list[float]] = [[0.0] * len(opts) for opts in options]
-        size = batch_size or self.config.generation.batch_size
-        pad = tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0]
-        order = [i for i in sorted(range(len(prompts)), key=lambda k: -len(contexts[k])) if conts[i]]
-        dev = self.device
-        with self.adapter_enabled(adapter), torch.inference_mode():
-            for first in range(0, len(order), size):
-                group = order[first : first + size]
-                # 1. The prompts, left-padded, once each: the cache and the first option token's logits.
-                ids, mask = pad_batch([contexts[i] for i in group], pad)
-                cache = DynamicCache(config=self.model.config)
-                out = self.model(
-                    input_ids=ids.to(dev),
-                    attention_mask=mask.to(dev),
-                    position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(dev),
-                    past_key_values=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
-                first_logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-                # 2. Every option of those prompts, right-padded, on a copy of its prompt's cache.
-                rows = [(r, i, j) for r, i in enumerate(group) for j in range(len(conts[i]))]
-                cont_ids, cont_mask = pad_batch([conts[i][j] for _, i, j in rows], pad, side="right")
-                span = cont_ids.shape[1]
-                owner = torch.tensor([r for r, _, _ in rows])
-                cache.batch_select_indices(owner.to(dev))
-                starts = torch.tensor([len(contexts[i]) for _, i, _ in rows])
-                logits = None
-                if span > 1:  # the last option token's logits are never needed
-                    logits = self.model(
-                        input_ids=cont_ids[:, :-1].to(dev),
-                        attention_mask=torch.cat([mask[owner], cont_mask[:, :-1]], dim=1).to(dev),
-                        position_ids=(starts[:, None] + torch.arange(span - 1)[None, :]).to(dev),
-                        past_key_values=cache,
-                        use_cache=True,
-                    ).logits.float()
-                for k, (r, i, j) in enumerate(rows):
-                    cont = conts[i][j]
-                    total = first_logprobs[r, cont[0]]
-                    if len(cont) > 1:
-                        rest = torch.log_softmax(logits[k, : len(cont) - 1], dim=-1)
-                        targets = torch.tensor(cont[1:], device=rest.device)
-                        total = total + rest.gather(-1, targets[:, None]).sum()
-                    scores[i][j] = float(total)
-        return scores
+        with self.adapter_enabled(adapter):
+            return option_loglikelihoods(
+                self.model,
+                self.tokenizer,
+                prompts,
+                options,
+                batch_size=batch_size or self.config.generation.batch_size,
+                eos_ids=self.eos_ids,
+                context_length=self.context_length,
+            )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ def _prompt_logits(model: Any, tokenizer: Any, prompts: list[str], batch_size: i
     """Logits at every prompt position, per prompt, on the CPU (left-padded batches)."""
     import torch
 
+    from domainllm.serve.generate import pad_batch
+
     device = next(model.parameters()).device
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     out: list[Any] = []
@@ -69,12 +71,7 @@ def _prompt_logits(model: Any, tokenizer: Any, prompts: list[str], batch_size: i
         for first in range(0, len(encoded), batch_size):
             chunk = encoded[first : first + batch_size]
             width = max(len(ids) for ids in chunk)
-            pad = tokenizer.pad_token_id or 0
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, seq in enumerate(chunk):
-                ids[r, width - len(seq) :] = torch.tensor(seq)
-                mask[r, width - len(seq) :] = 1
+            ids, mask = pad_batch(chunk, tokenizer.pad_token_id or 0)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = model(
                 input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)
@@ -85,7 +82,7 @@ def _prompt_logits(model: Any, tokenizer: Any, prompts: list[str], batch_size: i
 
 
 def _answers(model: Any, tokenizer: Any, prompts: list[str], cfg: Any, eos: list[int]) -> list[list[int]]:
-    from domainllm.serve.pipeline import generate_texts, generation_kwargs, model_context_length
+    from domainllm.serve.generate import generate_texts, generation_kwargs, model_context_length
 
     outputs = generate_texts(
         model,
@@ -119,8 +116,8 @@ def merge_adapter(
 
     from domainllm.modeling import load_base_model, resolve_dtype, select_device
     from domainllm.rundir import RunDir
+    from domainllm.serve.generate import end_of_turn_ids
     from domainllm.serve.load import _attach_adapter, _check_base_matches, _trained_base_names
-    from domainllm.serve.pipeline import end_of_turn_ids
 
     if not 0.0 <= parity_threshold <= 1.0:
         msg = f"--parity-threshold is {parity_threshold}; use a share between 0 and 1 (0.9 = 90% identical answers)."

@@ -1,5 +1,10 @@
 """Training: ``train(cfg)`` fine-tunes the base model with (Q)LoRA and writes a run directory.
 
+``sft`` is the recipe (setup, then the shared skeleton in ``run``: directory, train, save, publish);
+``args`` maps the config onto TRL's trainer config, ``tokens`` builds the examples, ``lora`` the
+adapter config, ``outdir`` decides what may happen to an existing directory, ``manifest``, ``plots``
+and ``card`` write what the run records about itself, and ``hub`` pushes the adapter and card.
+
 Names are loaded on first use, so importing this package (as the CLI does) costs nothing until a
 function is called; ``train`` itself imports torch, transformers, peft and trl when it runs.
 """
@@ -18,6 +23,7 @@ __all__ = [
     "linear_layer_names",
     "portable_config",
     "prepare_run_dir",
+    "push_run",
     "read_metrics",
     "render_model_card",
     "resolve_target_modules",
@@ -30,9 +36,10 @@ __all__ = [
 
 _WHERE = {
     "build_sft_config": "sft",
-    "portable_config": "sft",
-    "resolve_trackers": "sft",
     "train": "sft",
+    "portable_config": "manifest",
+    "resolve_trackers": "args",
+    "push_run": "hub",
     "DataStats": "tokens",
     "build_datasets": "tokens",
     "tokenize_examples": "tokens",

@@ -1,7 +1,9 @@
 """The run's README.md: a model card a colleague can read without opening the manifest.
 
 Written from the resolved config and the manifest only, so the card can never claim a number the
-manifest does not hold, and can be rewritten for an old run.
+manifest does not hold, and can be rewritten for an old run. The same card is written to
+RUN/README.md and RUN/adapter/README.md (replacing PEFT's template card there), so the adapter
+folder, the one pushed to the hub (:mod:`domainllm.training.hub`), describes itself.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from domainllm.config import DomainConfig
+from domainllm.fsio import atomic_write_text
 
 __all__ = ["render_model_card", "write_model_card"]
 
@@ -36,9 +39,21 @@ def _table(rows: list[tuple[str, Any]], header: tuple[str, str] = ("", "")) -> s
     return "\n".join(lines)
 
 
-def render_model_card(cfg: DomainConfig, manifest: dict[str, Any], run_path: str | Path) -> str:
-    """The card's Markdown text."""
+def _hub_id(cfg: DomainConfig, hub_model_id: str | None) -> str | None:
+    if hub_model_id:
+        return hub_model_id
+    return cfg.training.hub_model_id if cfg.training.push_to_hub else None
+
+
+def render_model_card(
+    cfg: DomainConfig, manifest: dict[str, Any], run_path: str | Path, hub_model_id: str | None = None
+) -> str:
+    """The card's Markdown text; with a hub repo (``hub_model_id``, else training.hub_model_id when
+    training.push_to_hub is on) the PEFT example loads the adapter from there."""
     run_path = Path(run_path)
+    hub = _hub_id(cfg, hub_model_id)
+    adapter_ref = hub or str(run_path / "adapter")
+    where = f"on the hub as [`{hub}`](https://huggingface.co/{hub}); " if hub else ""
     base = manifest.get("base_model", {})
     data = manifest.get("data", {})
     examples = manifest.get("examples", {})
@@ -112,7 +127,7 @@ tags: [domainllm, trl, sft, lora{", qlora" if quant in ("4bit", "8bit") else ""}
 # {title}
 
 A LoRA adapter trained by `domainllm train` (TRL `SFTTrainer` + PEFT) to answer questions about the
-**{cfg.data.name}** domain. Status: **{manifest.get("status", "unknown")}**; config fingerprint
+**{cfg.data.name}** domain. {where}Status: **{manifest.get("status", "unknown")}**; config fingerprint
 `{manifest.get("fingerprint", "")}`; domainllm {manifest.get("versions", {}).get("domainllm", "")}.
 
 ## Base model
@@ -143,11 +158,12 @@ System prompt used in every example (use the same one at inference):
 
 {_table(results, ("metric", "value"))}
 
-Loss curves: `plots/loss.png`; learning rate: `plots/lr.png`; every logged step: `metrics.jsonl`.
+Loss curves (in the run directory): `plots/loss.png`; learning rate: `plots/lr.png`; every logged step: `metrics.jsonl`.
 
 ## How to use it
 
-With domainllm (the run directory carries its base model, system prompt and config):
+With domainllm, on the machine that holds the run directory (it carries its base model, system
+prompt and config):
 
 ```bash
 domainllm chat {run_path}                 # talk to it in the terminal (add --rag for retrieval)
@@ -162,8 +178,8 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 base = AutoModelForCausalLM.from_pretrained("{base_path}")
-model = PeftModel.from_pretrained(base, "{run_path / "adapter"}")
-tokenizer = AutoTokenizer.from_pretrained("{run_path / "adapter"}")
+model = PeftModel.from_pretrained(base, "{adapter_ref}")
+tokenizer = AutoTokenizer.from_pretrained("{adapter_ref}")
 messages = [
     {{"role": "system", "content": {system!r}}},
     {{"role": "user", "content": "your question"}},
@@ -177,8 +193,12 @@ Reproduce: `domainllm train --config {run_path / "config.yaml"} --output-dir NEW
 """
 
 
-def write_model_card(cfg: DomainConfig, manifest: dict[str, Any], run_path: str | Path) -> Path:
-    """Write RUN/README.md and return its path."""
-    path = Path(run_path) / "README.md"
-    path.write_text(render_model_card(cfg, manifest, run_path), encoding="utf-8")
-    return path
+def write_model_card(
+    cfg: DomainConfig, manifest: dict[str, Any], run_path: str | Path, hub_model_id: str | None = None
+) -> Path:
+    """Write RUN/README.md (and RUN/adapter/README.md when the adapter exists); return the first."""
+    run_path = Path(run_path)
+    text = render_model_card(cfg, manifest, run_path, hub_model_id)
+    if (run_path / "adapter").is_dir():
+        atomic_write_text(run_path / "adapter" / "README.md", text)
+    return atomic_write_text(run_path / "README.md", text)

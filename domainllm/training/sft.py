@@ -10,44 +10,36 @@ setup -> train -> save, like a torchtune recipe:
    eval loss measured once before the first step. A run that raises, Ctrl-C included, is marked
    failed with the error before the error propagates.
 3. **Save.** The adapter (best checkpoint when eval is on), plots, model card, and the completed
-   manifest: the contract in :mod:`domainllm.rundir` that ``merge``, ``chat`` and ``compare`` read.
+   manifest: the contract in :mod:`domainllm.rundir` that ``merge``, ``chat`` and ``compare`` read;
+   then, with ``training.push_to_hub``, the adapter and card go to the hub (:mod:`.hub`).
 
-Existing directories: a finished run is replaced only with ``overwrite``; a failed or interrupted
-(still "running") run is refused unless ``resume`` (continue from its last complete checkpoint) or
-``overwrite`` (start over) says which (:mod:`domainllm.training.outdir`). Examples are tokenized by
-:mod:`domainllm.training.tokens`, which counts truncation and builds the exact loss mask. Under
-``accelerate launch`` every process runs this same function; only the main process writes files.
+Steps 2 and 3 are the shared run skeleton in :mod:`domainllm.training.run`; what is SFT's own lives
+here: the data checks, tokenization (:mod:`domainllm.training.tokens`, which counts truncation and
+builds the exact loss mask), the k-bit preparation and the ``SFTTrainer``. Existing directories: a
+finished run is replaced only with ``overwrite``; a failed or interrupted (still "running") run is
+refused unless ``resume`` (continue from its last complete checkpoint) or ``overwrite`` (start over)
+says which (:mod:`domainllm.training.outdir`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import logging
-import os
-import resource
-import socket
-import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from domainllm.config import DomainConfig, config_fingerprint, save_config
-from domainllm.data.records import documents_sha256, records_sha256
-from domainllm.errors import ConfigError, DataError, MissingDependencyError, TrainingError
-from domainllm.rundir import STATUS_COMPLETE, RunDir
-from domainllm.training.outdir import check_run_dir, prepare_run_dir
-from domainllm.training.tokens import DataStats, build_datasets
+from domainllm.config import DomainConfig
+from domainllm.errors import ConfigError, DataError, TrainingError
+from domainllm.training.args import device_map, resolve_trackers, trainer_arguments
+from domainllm.training.outdir import check_run_dir
+from domainllm.training.run import fit_and_save, recording_failure, resolve_run, start_run, trainer_callbacks
+from domainllm.training.tokens import build_datasets
 
 if TYPE_CHECKING:
     from domainllm.data.records import QADataset
 
-__all__ = ["build_sft_config", "portable_config", "resolve_trackers", "train"]
-
-log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------------
-# The entry point
+__all__ = ["build_sft_config", "train"]
 
 
 def train(
@@ -55,14 +47,17 @@ def train(
 ) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data`` with (Q)LoRA and return the run directory."""
     started = time.perf_counter()
+    cfg, run = resolve_run(cfg, output_dir)
     t = cfg.training
-    run = RunDir(Path(output_dir or t.output_dir).expanduser().resolve())
-    cfg = cfg.replace(training=dataclasses.replace(t, output_dir=str(run.path)))
 
     # -- Setup: everything that can fail on user input, before anything is written. ---------------
     from domainllm.defaults import select_device
     from domainllm.modeling import load_base_model, resolve_quant_mode
+    from domainllm.training.hub import check_can_push
+    from domainllm.training.lora import build_peft_config
+    from domainllm.training.manifest import static_manifest
 
+    check_can_push(cfg)
     report_to = resolve_trackers(t.report_to)
     device = select_device(cfg.model.device)
     quant_mode = resolve_quant_mode(cfg.quantization, device)
@@ -72,10 +67,8 @@ def train(
     checkpoint = check_run_dir(run, resume=resume, overwrite=overwrite)
 
     data = _load_data(cfg, val_needed)
-    loaded = load_base_model(cfg.model, cfg.quantization, device_map=_device_map(device, state))
+    loaded = load_base_model(cfg.model, cfg.quantization, device_map=device_map(device, state))
     train_ds, eval_ds, stats = build_datasets(data, loaded.tokenizer, cfg)
-    from domainllm.training.lora import build_peft_config
-
     peft_config = build_peft_config(cfg.lora, loaded.model)
     if loaded.quant_mode in ("4bit", "8bit"):
         from peft import prepare_model_for_kbit_training
@@ -88,156 +81,26 @@ def train(
 
     # -- The run directory: only now is anything written. -----------------------------------------
     is_main = state.is_main_process
-    state.wait_for_everyone()  # every process has checked the directory before the main one changes it
-    if is_main:
-        prepare_run_dir(run, checkpoint, overwrite)
-        save_config(portable_config(cfg), run.config_path)
-        run.mark_running(
-            run_name=run.path.name,
-            output_dir=str(run.path),
-            resumed_from=str(checkpoint) if checkpoint else None,
-            pid=os.getpid(),
-            hostname=socket.gethostname(),
-            **_static_manifest(cfg, loaded, data, stats, peft_config, state.num_processes),
-        )
-    state.wait_for_everyone()
+    manifest = static_manifest(cfg, loaded, data, stats, peft_config, state.num_processes) if is_main else {}
+    start_run(cfg, run, state, checkpoint=checkpoint, overwrite=overwrite, manifest=manifest)
 
-    try:
-        return _train_and_save(cfg, run, args, loaded, peft_config, train_ds, eval_ds, checkpoint, started)
-    except BaseException as exc:
-        if is_main:
-            run.mark_failed(exc)
-        raise
+    # -- Train and save. ----------------------------------------------------------------------------
+    with recording_failure(run, is_main):
+        from trl import SFTTrainer
 
-
-def _train_and_save(cfg, run, args, loaded, peft_config, train_ds, eval_ds, checkpoint, started) -> Path:
-    import torch
-    from transformers import EarlyStoppingCallback, PrinterCallback
-    from trl import SFTTrainer
-
-    from domainllm.training.callbacks import ManifestProgress, MetricsLogger, ProgressBar
-    from domainllm.training.card import write_model_card
-    from domainllm.training.plots import read_metrics, write_plots
-
-    t = cfg.training
-    callbacks: list[Any] = [MetricsLogger(run.metrics_path), ProgressBar(), ManifestProgress(run)]
-    if t.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    with _quiet_datasets():  # TRL's map() calls over already-tokenized data: bars with nothing to say
-        trainer = SFTTrainer(
-            model=loaded.model,
-            args=args,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            processing_class=loaded.tokenizer,
-            peft_config=peft_config,
-            callbacks=callbacks,
-        )
-    trainer.remove_callback(PrinterCallback)  # raw dicts on stdout; our bar and metrics.jsonl replace them
-    for cb in trainer.callback_handler.callbacks:  # TensorBoard writes under RUN/, not under checkpoints/
-        if type(cb).__name__ == "TensorBoardCallback":
-            cb.logging_dir = str(run.tensorboard_dir)
-    is_main = trainer.is_world_process_zero()
-    trainable, total = trainer.model.get_nb_trainable_parameters()
-    targets = trainer.model.peft_config["default"].target_modules
-    if is_main:
-        run.update_manifest(
-            parameters={"trainable": trainable, "total": total, "share": trainable / total},
-            target_modules=sorted({name.rsplit(".", 1)[-1] for name in targets})
-            if isinstance(targets, list | set)
-            else targets,
-        )
-
-    if checkpoint is None and eval_ds is not None:
-        eval_loss_before = trainer.evaluate()["eval_loss"]
-        if is_main:
-            run.update_manifest(eval_loss_before=eval_loss_before)
-
-    train_start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_runtime = time.perf_counter() - train_start
-
-    s = trainer.state
-    best_step = s.best_global_step if args.load_best_model_at_end and s.best_model_checkpoint else None
-    last_eval = next((row for row in reversed(s.log_history) if "eval_loss" in row), None)
-    if best_step is not None:
-        eval_loss_after = s.best_metric
-    elif last_eval is not None and last_eval.get("step") == s.global_step:
-        eval_loss_after = last_eval["eval_loss"]
-    elif eval_ds is not None:
-        eval_loss_after = trainer.evaluate()["eval_loss"]
-    else:
-        eval_loss_after = None
-
-    trainer.save_model(str(run.adapter_dir))  # every process: FSDP gathers the adapter before rank 0 writes
-    if not is_main:
-        return run.path
-
-    tokens = getattr(trainer, "_total_train_tokens", None)  # TRL's count of non-padding tokens, all processes
-    rows = read_metrics(run.metrics_path)
-    train_losses = [r["loss"] for r in rows if r.get("loss") is not None]
-    summary = {
-        "global_step": s.global_step,
-        "epochs": s.epoch,
-        "train_loss": result.training_loss,
-        "final_train_loss": train_losses[-1] if train_losses else None,
-        "best_checkpoint": s.best_model_checkpoint,
-        "best_step": best_step,
-        "best_eval_loss": s.best_metric,
-        "eval_loss_after": eval_loss_after,
-        "train_runtime_s": round(train_runtime, 2),
-        "trained_tokens": tokens,
-        "tokens_per_second": round(tokens / train_runtime, 1) if tokens else None,
-        "peak_rss_mib": _peak_rss_mib(),
-        "peak_cuda_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        if torch.cuda.is_available()
-        else None,
-        "stopped_early": bool(s.max_steps and s.global_step < s.max_steps),
-        "wall_time_s": round(time.perf_counter() - started, 2),
-    }
-    manifest = run.update_manifest(**summary)
-    write_plots(run.metrics_path, run.plots_dir, title=run.path.name, best_step=best_step)
-    write_model_card(cfg, {**manifest, "status": STATUS_COMPLETE}, run.path)
-    run.mark_complete()
-    log.info(
-        "Trained %d steps in %.0f s (%.0f tokens/s); eval loss %s -> %s. Run: %s",
-        s.global_step,
-        train_runtime,
-        summary["tokens_per_second"] or 0,
-        manifest.get("eval_loss_before"),
-        eval_loss_after,
-        run.path,
-    )
-    return run.path
-
-
-# ---------------------------------------------------------------------------------------------------
-# Setup helpers
-
-
-def resolve_trackers(requested: list[str]) -> list[str]:
-    """TensorBoard (always, when installed) plus the requested trackers, each checked to be installed."""
-    import importlib.util
-
-    trackers = []
-    if (
-        importlib.util.find_spec("tensorboard") is not None
-        or importlib.util.find_spec("tensorboardX") is not None
-    ):
-        trackers.append("tensorboard")
-    else:
-        log.warning("TensorBoard is not installed, so no event files are written; 'pip install tensorboard'.")
-    for name in requested:
-        if name == "tensorboard":
-            continue
-        if importlib.util.find_spec(name) is None:
-            msg = (
-                f"Config key 'training.report_to' asks for {name!r}, which is not installed. Install it with "
-                f"\"pip install 'domainllm[{name}]'\" (or 'pip install {name}'), or remove it from training.report_to."
+        with _quiet_datasets():  # TRL's map() calls over already-tokenized data: bars with nothing to say
+            trainer = SFTTrainer(
+                model=loaded.model,
+                args=args,
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                processing_class=loaded.tokenizer,
+                peft_config=peft_config,
+                callbacks=trainer_callbacks(cfg, run),
             )
-            raise MissingDependencyError(msg)
-        trackers.append(name)
-    return trackers
+        return fit_and_save(
+            cfg, run, trainer, has_eval=eval_ds is not None, checkpoint=checkpoint, started=started
+        )
 
 
 def build_sft_config(
@@ -246,103 +109,21 @@ def build_sft_config(
     """Map our ``training`` section onto TRL's ``SFTConfig`` (checkpoints under RUN/checkpoints)."""
     from trl import SFTConfig
 
-    from domainllm.modeling import resolve_dtype
-
     t = cfg.training
-    if t.optimizer.startswith("paged_") and device != "cuda":
-        msg = (
-            f"Config key 'training.optimizer' is '{t.optimizer}', but paged optimizers page their state between "
-            f"GPU and CPU memory and need CUDA; the device is '{device}'. Use training.optimizer=adamw_torch."
-        )
-        raise ConfigError(msg)
-    evaluate = t.eval_strategy != "no"
-    load_best = t.load_best_model_at_end and evaluate
-    if t.eval_strategy == "steps":
-        save_strategy, save_steps = "steps", t.save_steps or t.eval_steps
-        if load_best and save_steps % t.eval_steps:
-            msg = (
-                f"Config key 'training.save_steps' is {t.save_steps}, not a multiple of training.eval_steps="
-                f"{t.eval_steps}, so the best checkpoint could not be restored. Use 0 (save at each evaluation) "
-                "or a multiple of eval_steps, or set training.load_best_model_at_end=false."
-            )
-            raise ConfigError(msg)
-    elif t.save_steps > 0:
-        save_strategy, save_steps = "steps", t.save_steps
-        if load_best:
-            msg = (
-                f"Config key 'training.save_steps' is {t.save_steps} while training.eval_strategy is 'epoch', so the "
-                "best checkpoint could not be restored. Use save_steps=0 (save at each evaluation), "
-                "eval_strategy=steps, or training.load_best_model_at_end=false."
-            )
-            raise ConfigError(msg)
-    else:  # save at each evaluation (epoch), or each epoch when there is no evaluation
-        save_strategy, save_steps = "epoch", 500
-    dtype = resolve_dtype(cfg.quantization.compute_dtype if quant_mode != "none" else cfg.model.dtype, device)
-    dtype_name = str(dtype).replace("torch.", "")
-    # transformers >= 5.2x renamed gradient_checkpointing to activation_checkpointing (the old name warns).
-    fields = {f.name for f in dataclasses.fields(SFTConfig)}
-    prefix = "activation" if "activation_checkpointing" in fields else "gradient"
-    checkpointing = {
-        f"{prefix}_checkpointing": t.gradient_checkpointing,
-        f"{prefix}_checkpointing_kwargs": {"use_reentrant": False} if t.gradient_checkpointing else None,
-    }
+    shared = trainer_arguments(
+        cfg, run_path, device=device, quant_mode=quant_mode, report_to=report_to, config_class=SFTConfig
+    )
     return SFTConfig(
-        **checkpointing,
-        output_dir=str(run_path / "checkpoints"),
-        run_name=run_path.name,
-        # optimisation
-        learning_rate=t.learning_rate,
-        lr_scheduler_type=t.lr_scheduler,
-        warmup_steps=t.warmup_steps if t.warmup_steps > 0 else min(t.warmup_ratio, 0.999),
-        num_train_epochs=t.num_epochs,
-        max_steps=t.max_steps,
-        per_device_train_batch_size=t.per_device_batch_size,
-        per_device_eval_batch_size=t.per_device_batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        optim=t.optimizer,
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
-        seed=t.seed,
-        data_seed=t.seed,
-        # precision and placement: mixed precision only where the GPU computes in it
-        bf16=device == "cuda" and dtype_name == "bfloat16",
-        fp16=device == "cuda" and dtype_name == "float16",
-        use_cpu=device == "cpu",
-        dataloader_num_workers=t.dataloader_num_workers,
-        dataloader_pin_memory=device == "cuda",
-        ddp_find_unused_parameters=False,
+        **shared,
         # data (already tokenized and truncated by build_datasets; TRL builds the labels from the mask)
         max_length=t.max_seq_length,
         packing=t.packing,
         completion_only_loss=t.completion_only_loss,
-        # evaluation, checkpoints, best-checkpoint restore
-        eval_strategy=t.eval_strategy,
-        eval_steps=t.eval_steps if t.eval_strategy == "steps" else None,
-        prediction_loss_only=True,
-        save_strategy=save_strategy,
-        save_steps=save_steps,
-        save_total_limit=t.save_total_limit,
-        load_best_model_at_end=load_best,
-        metric_for_best_model="eval_loss" if evaluate else None,
-        greater_is_better=False if evaluate else None,
-        # logging: our own progress bar; the Trainer's shows neither loss nor tokens/s
-        logging_strategy="steps",
-        logging_steps=t.logging_steps,
-        logging_first_step=True,
-        report_to=report_to or "none",
-        disable_tqdm=True,
-        # hub
-        push_to_hub=t.push_to_hub,
-        hub_model_id=t.hub_model_id,
-        hub_strategy=t.hub_strategy,
     )
 
 
-def _device_map(device: str, state: Any) -> Any:
-    # One process per GPU under accelerate/torchrun: each loads its copy onto its own device.
-    if device == "cuda" and state.num_processes > 1:
-        return {"": state.local_process_index}
-    return None
+# ---------------------------------------------------------------------------------------------------
+# Setup helpers
 
 
 def _split_source(cfg: DomainConfig, split: str) -> str:
@@ -386,7 +167,7 @@ def _load_data(cfg: DomainConfig, val_needed: bool) -> QADataset:
 
 
 @contextlib.contextmanager
-def _quiet_datasets():
+def _quiet_datasets() -> Iterator[None]:
     from datasets.utils import logging as ds_logging
 
     was_enabled = ds_logging.is_progress_bar_enabled()
@@ -396,79 +177,3 @@ def _quiet_datasets():
     finally:
         if was_enabled:
             ds_logging.enable_progress_bar()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Manifest and config helpers
-
-
-def _static_manifest(cfg, loaded, data, stats: DataStats, peft_config, num_processes: int) -> dict[str, Any]:
-    from domainllm.versions import git_commit, library_versions
-
-    name = cfg.model.name_or_path
-    if name == "default":
-        from domainllm.defaults import DEFAULT_MODEL_NAME
-
-        name = DEFAULT_MODEL_NAME
-    targets = peft_config.target_modules
-    return {
-        "fingerprint": config_fingerprint(cfg),
-        "versions": library_versions(),
-        "git_commit": git_commit(Path(__file__).resolve().parent),
-        "device": loaded.device,
-        "num_processes": num_processes,
-        "base_model": {
-            "name_or_path": cfg.model.name_or_path,
-            "name": Path(name).name if Path(name).exists() else name,
-            "path": loaded.path,
-            "dtype": loaded.dtype,
-            "quant_mode": loaded.quant_mode,
-            "device": loaded.device,
-        },
-        "data": {
-            "name": cfg.data.name,
-            "format": cfg.data.format,
-            "path": data.source or cfg.data.path,
-            **{
-                split: {"n": len(data.split(split)), "sha256": records_sha256(data.split(split))}
-                for split in ("train", "val", "test")
-            },
-            "documents": len(data.documents),
-            "documents_sha256": documents_sha256(data.documents),
-        },
-        "examples": dataclasses.asdict(stats),
-        "target_modules": sorted(targets) if isinstance(targets, list | set) else targets,
-    }
-
-
-def portable_config(cfg: DomainConfig) -> DomainConfig:
-    """The config with data and model paths made absolute, so the run directory can be read from anywhere."""
-    from domainllm.resources import BUILTIN_PREFIX, resolve_path
-
-    def absolute(value: str | None, key: str, must_exist: bool = True) -> str | None:
-        # Hub ids ("org/name", "default") stay as they are: only what resolves to a local path is rewritten.
-        if value is None or value == "default" or value.startswith(BUILTIN_PREFIX):
-            return value
-        path = resolve_path(value, cfg.base_dir, key)
-        return str(path.resolve()) if path.exists() or not must_exist else value
-
-    data = dataclasses.replace(
-        cfg.data,
-        path=absolute(cfg.data.path, "data.path"),
-        docs_dir=absolute(cfg.data.docs_dir, "data.docs_dir", must_exist=False),
-    )
-    model = dataclasses.replace(
-        cfg.model, name_or_path=absolute(cfg.model.name_or_path, "model.name_or_path")
-    )
-    retrieval = dataclasses.replace(
-        cfg.retrieval, store_dir=absolute(cfg.retrieval.store_dir, "retrieval.store_dir", must_exist=False)
-    )
-    compare = dataclasses.replace(
-        cfg.compare, chains_dir=absolute(cfg.compare.chains_dir, "compare.chains_dir", must_exist=False)
-    )
-    return cfg.replace(data=data, model=model, retrieval=retrieval, compare=compare)
-
-
-def _peak_rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / 2**20 if sys.platform == "darwin" else peak / 1024, 1)  # bytes on macOS, KiB on Linux

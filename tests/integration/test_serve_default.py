@@ -41,7 +41,7 @@ def expert(smollm_dir):
 
 def test_batched_generation_equals_single_calls_on_the_real_model(expert):
     from domainllm.data.formatting import render_prompt
-    from domainllm.serve.pipeline import generate_texts, generation_kwargs
+    from domainllm.serve.generate import generate_texts, generation_kwargs
 
     prompts = [render_prompt(expert.tokenizer, q, expert.system_prompt) for q in QUESTIONS]
     kw = generation_kwargs(expert.config.generation)

@@ -153,11 +153,11 @@ def test_rag_arms_put_retrieved_chunks_in_the_prompt_and_return_them(expert, ret
 
 
 def test_batch_is_one_retrieval_batch_and_one_generation_and_equals_invoke(expert, retriever, monkeypatch):
-    import domainllm.serve.pipeline as pipeline
+    import domainllm.serve.langchain as wrappers
     from domainllm.chains import build_chain
 
     generate_calls, retrieval_calls = [], []
-    original = pipeline.ExpertLLM._generate
+    original = wrappers.ExpertLLM._generate
     original_batch = type(retriever).batch
 
     def spy(self, prompts, *args, **kwargs):
@@ -168,7 +168,7 @@ def test_batch_is_one_retrieval_batch_and_one_generation_and_equals_invoke(exper
         retrieval_calls.append(len(inputs))
         return original_batch(self, inputs, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.ExpertLLM, "_generate", spy)
+    monkeypatch.setattr(wrappers.ExpertLLM, "_generate", spy)
     monkeypatch.setattr(type(retriever), "batch", spy_batch)
     for arm in ARMS:
         for sources in (False, True):

@@ -104,7 +104,7 @@ def test_adapter_switch_changes_answers_and_off_equals_a_plain_base_load(expert,
 
 
 def test_batch_equals_single_invokes_token_for_token(expert, prompts):
-    from domainllm.serve.pipeline import generate_texts, generation_kwargs
+    from domainllm.serve.generate import generate_texts, generation_kwargs
 
     llm = expert.llm(generation=_penalized(expert))
     assert llm.batch(prompts) == [llm.invoke(p) for p in prompts]
@@ -118,10 +118,10 @@ def test_batch_equals_single_invokes_token_for_token(expert, prompts):
 
 
 def test_batch_is_one_generate_call_in_batches_of_batch_size(expert, prompts, monkeypatch):
-    import domainllm.serve.pipeline as pipeline
+    import domainllm.serve.langchain as wrappers
 
     calls, generate_calls = [], []
-    original, original_generate = pipeline.ExpertLLM._generate, expert.model.generate
+    original, original_generate = wrappers.ExpertLLM._generate, expert.model.generate
 
     def spy(self, prompts, *args, **kwargs):
         calls.append(len(prompts))
@@ -131,7 +131,7 @@ def test_batch_is_one_generate_call_in_batches_of_batch_size(expert, prompts, mo
         generate_calls.append(kwargs["input_ids"].shape[0])
         return original_generate(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline.ExpertLLM, "_generate", spy)
+    monkeypatch.setattr(wrappers.ExpertLLM, "_generate", spy)
     monkeypatch.setattr(expert.model, "generate", spy_generate)
     gen = dataclasses.replace(expert.config.generation, batch_size=2)
     out = expert.llm(generation=gen).batch(prompts)
@@ -147,19 +147,19 @@ def test_chat_model_async_answers_like_sync_with_one_batched_call(expert, monkey
     """ainvoke/abatch/astream work (the stock ChatHuggingFace refuses them for a local pipeline)."""
     import asyncio
 
-    import domainllm.serve.pipeline as pipeline
+    import domainllm.serve.langchain as wrappers
 
     chat = expert.chat_model()
     single = chat.invoke(QUESTIONS[0])
     batched = chat.batch(QUESTIONS[:3])
     calls = []
-    original = pipeline.ExpertLLM._generate
+    original = wrappers.ExpertLLM._generate
 
     def spy(self, prompts, *args, **kwargs):
         calls.append(len(prompts))
         return original(self, prompts, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.ExpertLLM, "_generate", spy)
+    monkeypatch.setattr(wrappers.ExpertLLM, "_generate", spy)
 
     async def talk():
         streamed = [chunk.content async for chunk in chat.astream(QUESTIONS[1])]
@@ -204,7 +204,7 @@ def test_stop_strings_truncate_and_stop_early(expert, prompts):
 def test_end_of_turn_ids_come_from_the_chat_template(expert):
     from transformers import AutoTokenizer
 
-    from domainllm.serve.pipeline import end_of_turn_ids
+    from domainllm.serve.generate import end_of_turn_ids
 
     assert end_of_turn_ids(expert.tokenizer, expert.model) == [2]  # <|im_end|> is SmolLM2's eos too
     # A template whose turns end with another special token: that token ends a turn as well.
@@ -217,7 +217,7 @@ def test_end_of_turn_ids_come_from_the_chat_template(expert):
 
 
 def test_generation_stops_at_end_of_turn_ids(expert, prompts):
-    from domainllm.serve.pipeline import generate_texts, generation_kwargs
+    from domainllm.serve.generate import generate_texts, generation_kwargs
 
     kw = generation_kwargs(_penalized(expert))
     with expert.adapter_enabled(True):

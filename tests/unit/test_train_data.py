@@ -195,7 +195,7 @@ def test_sft_config_carries_our_settings(tiny_config, tmp_path):
         quant_mode="none",
         report_to=["tensorboard"],
     )
-    assert args.push_to_hub and args.hub_model_id == "someone/quillby-lora" and args.hub_strategy == "end"
+    assert not args.push_to_hub  # the Trainer never pushes (it would send checkpoints/); domainllm does
     assert args.output_dir == str(tmp_path / "r" / "checkpoints")
     assert (
         args.gradient_accumulation_steps == 3 and args.warmup_steps == 7 and args.optim == "adamw_torch_fused"
