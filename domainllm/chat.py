@@ -66,8 +66,8 @@ def run_chat(
 ) -> int:
     """Talk to RUN_DIR (or ``"base"``) until /quit or end of input; returns the exit code (0)."""
     from domainllm.chains import build_prompt_chain, load_chain_spec
+    from domainllm.serve.generate import check_prompt_lengths
     from domainllm.serve.load import load_expert
-    from domainllm.serve.pipeline import check_prompt_lengths
 
     inp = input_stream or sys.stdin
     out = output_stream or sys.stdout

@@ -40,18 +40,27 @@ def _step(results: Results, name: str, fn: Callable[[], Any]) -> Any:
         return None
 
 
-def _leakage(records: Sequence[QARecord], train: Sequence[QARecord], split: str) -> dict[str, Any]:
-    """Near-duplicates between a training set and the evaluated questions (token Jaccard >= 0.8)."""
-    from domainllm.data.validate import near_duplicates
+def _run_train_records(info: RunInfo, cfg: DomainConfig, data: QADataset) -> Sequence[QARecord]:
+    """The training questions a run was trained on: the comparison's own, or the run's recorded data."""
+    from domainllm.config import config_to_dict
+    from domainllm.rundir import RunDir
 
-    pairs = near_duplicates(train, records)
-    return {
-        "n_train": len(train),
-        "n_checked": len(records),
-        "split": split,
-        "n_pairs": len(pairs),
-        "pairs": [{"train_id": a.id, "other_id": b.id, "score": round(s, 3)} for a, b, s in pairs[:20]],
-    }
+    run_cfg = RunDir(info.path).load_config()
+    if config_to_dict(run_cfg)["data"] == config_to_dict(cfg)["data"]:
+        return data.train
+    from domainllm.data import load_domain
+
+    return load_domain(run_cfg.data, run_cfg.base_dir).train
+
+
+def _leakage(
+    info: RunInfo, cfg: DomainConfig, data: QADataset, records: Sequence[QARecord]
+) -> dict[str, Any]:
+    """Near-duplicates between a run's training questions and the evaluated ones (token Jaccard >= 0.8)."""
+    from domainllm.data import leakage_report
+
+    train = _run_train_records(info, cfg, data)
+    return leakage_report(train, {cfg.compare.split: records}).to_dict()
 
 
 def _model_info(expert: Any, cfg: DomainConfig, results: Results) -> None:

@@ -8,11 +8,13 @@ declared (the README's config reference is generated from these comments).
 
 from domainllm.config.compare import CompareConfig
 from domainllm.config.loading import (
+    NOT_IN_FINGERPRINT,
     DomainConfig,
     apply_overrides,
     config_fingerprint,
     config_from_dict,
     config_to_dict,
+    fingerprint_data,
     load_config,
     save_config,
 )
@@ -27,6 +29,7 @@ from domainllm.config.sections import (
 from domainllm.config.training import TrainingConfig
 
 __all__ = [
+    "NOT_IN_FINGERPRINT",
     "CompareConfig",
     "DataConfig",
     "DomainConfig",
@@ -40,6 +43,7 @@ __all__ = [
     "config_fingerprint",
     "config_from_dict",
     "config_to_dict",
+    "fingerprint_data",
     "load_config",
     "save_config",
 ]

@@ -25,11 +25,13 @@ from domainllm.config.training import TrainingConfig
 from domainllm.errors import ConfigError
 
 __all__ = [
+    "NOT_IN_FINGERPRINT",
     "DomainConfig",
     "apply_overrides",
     "config_fingerprint",
     "config_from_dict",
     "config_to_dict",
+    "fingerprint_data",
     "load_config",
     "save_config",
 ]
@@ -278,12 +280,34 @@ def save_config(cfg: DomainConfig, path: str | Path) -> Path:
     return path
 
 
+# Training keys that say where a run goes and who hears about it, not what it learns: changing them
+# must not make a finished run look stale.
+NOT_IN_FINGERPRINT = (
+    "training.output_dir",
+    "training.push_to_hub",
+    "training.hub_model_id",
+    "training.hub_strategy",
+    "training.report_to",
+    "training.logging_steps",
+    "training.dataloader_num_workers",
+)
+
+
+def fingerprint_data(
+    cfg: DomainConfig, sections: Sequence[str] = ("model", "quantization", "lora", "training", "data")
+) -> dict[str, Any]:
+    """The config values that determine a trained adapter, as nested data (what the fingerprint hashes)."""
+    data = config_to_dict(cfg)
+    picked = {name: data[name] for name in sections}
+    for key in NOT_IN_FINGERPRINT:
+        section, name = key.split(".")
+        picked.get(section, {}).pop(name, None)
+    return picked
+
+
 def config_fingerprint(
     cfg: DomainConfig, sections: Sequence[str] = ("model", "quantization", "lora", "training", "data")
 ) -> str:
     """A stable hash of the sections that determine a trained adapter (used to reuse a previous run)."""
-    data = config_to_dict(cfg)
-    picked = {name: data[name] for name in sections}
-    picked.get("training", {}).pop("output_dir", None)
-    blob = json.dumps(picked, sort_keys=True, default=str).encode()
+    blob = json.dumps(fingerprint_data(cfg, sections), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

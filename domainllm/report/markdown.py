@@ -290,18 +290,22 @@ def _leakage_section(results: Results) -> list[str]:
         return []
     rows = []
     for run, report in results.leakage.items():
+        if not report:
+            rows.append([run, "-", "-", "not checked (see the errors above)"])
+            continue
+        found = sum((report.get("questions") or {}).values())
         pairs = report.get("pairs") or []
-        first = "; ".join(
-            f"{p.get('train_id')} ~ {p.get('other_id')} ({p.get('score', 0):.2f})" for p in pairs[:3]
-        )
-        rows.append([run, report.get("n_train", "-"), report.get("n_pairs", len(pairs)), first or "-"])
+        first = "; ".join(f"{p['train_id']} ~ {p['other_id']} ({p['score']:.2f})" for p in pairs[:3])
+        rows.append([run, report.get("train_size", "-"), found, first or "-"])
+    threshold = next((r.get("threshold") for r in results.leakage.values() if r), 0.8)
     return [
         "## Leakage check",
         "",
-        "Training questions of each run checked against the evaluated questions (token Jaccard >= 0.8 counts "
-        "as a near-duplicate; scores on such questions measure memorisation, not generalisation).",
+        "Each fine-tuned run's training questions against the evaluated questions: a question whose token "
+        f"Jaccard similarity with a training question is >= {threshold} is a near-duplicate (a score on it "
+        "measures memorisation, not generalisation).",
         "",
-        md_table(["training set", "training questions", "near-duplicates", "first pairs"], rows),
+        md_table(["run", "training questions", "evaluated questions near-duplicated", "first pairs"], rows),
         "",
     ]
 

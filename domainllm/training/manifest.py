@@ -65,6 +65,8 @@ def static_manifest(
             },
             "documents": len(data.documents),
             "documents_sha256": documents_sha256(data.documents),
+            # carved splits, rows dropped by on_long_answer: skip, near-duplicates of val/test questions
+            "splits": data.summary(),
         },
         "examples": dataclasses.asdict(stats),
         "target_modules": sorted(targets) if isinstance(targets, list | set) else targets,

@@ -46,21 +46,14 @@ def prompts(expert):
     return [render_prompt(expert.tokenizer, q, expert.system_prompt) for q in QUESTIONS]
 
 
-def test_the_engine_imports_no_langchain_and_the_old_module_still_answers():
+def test_the_engine_imports_no_langchain():
     code = (
         "import sys, json\n"
-        "from domainllm.serve.generate import generate_texts, option_loglikelihoods\n"
-        "from domainllm.serve.pipeline import check_prompt_lengths\n"  # the re-export chat.py still uses
-        "import domainllm.serve.generate as g\n"
-        "assert check_prompt_lengths is g.check_prompt_lengths\n"
+        "from domainllm.serve.generate import check_prompt_lengths, generate_texts, option_loglikelihoods\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('langchain'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.splitlines()[-1]) == []
-    from domainllm.serve import ExpertLLM
-    from domainllm.serve.pipeline import ExpertLLM as old
-
-    assert old is ExpertLLM
 
 
 def test_option_loglikelihoods_on_a_plain_model_equal_the_expert_with_its_adapter_off(expert, plain, prompts):
