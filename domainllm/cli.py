@@ -3,6 +3,10 @@
 Heavy imports (torch, transformers, chromadb) happen inside the handlers, so ``--help`` is instant.
 Errors the user can fix (:class:`~domainllm.errors.DomainLLMError`) print one paragraph and exit 2;
 ``--debug`` adds the traceback.
+
+stdout is for results only: while a command runs, stdout (``sys.stdout`` and descriptor 1) points at
+stderr, next to the logs, warnings and progress bars, and the handlers write their results through
+:mod:`domainllm.ui` (``print_result``, ``results_console``, ``results_stream``) to the real stdout.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from domainllm.errors import DomainLLMError
+from domainllm.ui import print_result, results_console, results_only_on_stdout, results_stream
 
 __all__ = ["build_parser", "main"]
 
@@ -39,7 +44,8 @@ def _load_config(args: argparse.Namespace):
 
 
 # --------------------------------------------------------------------------------------------------
-# Handlers: each turns parsed arguments into one library call and prints where the result is.
+# Handlers: each turns parsed arguments into one library call and prints where the result is, through
+# domainllm.ui: a bare print() would land on stderr.
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -52,7 +58,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
         from domainllm.info import report_as_dict
 
-        print(json.dumps(report_as_dict(report), indent=2))
+        print_result(json.dumps(report_as_dict(report), indent=2))
     else:
         print_info(report)
     failed = report.model_ok is False or report.embedder_ok is False
@@ -65,7 +71,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, say it once, not once per process
-        print(f"Run written to {run_dir}")
+        print_result(f"Run written to {run_dir}")
     return 0
 
 
@@ -75,7 +81,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     out = merge_adapter(
         args.run_dir, output_dir=args.output_dir, parity_threshold=args.parity_threshold, dtype=args.dtype
     )
-    print(f"Merged model written to {out}")
+    print_result(f"Merged model written to {out}")
     return 0
 
 
@@ -84,7 +90,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from domainllm.rag import build_index
 
     stats = build_index(args.docs_dir, args.store, cfg.retrieval)
-    print(stats.summary())
+    print_result(stats.summary())
     return 0
 
 
@@ -92,7 +98,15 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from domainllm.chat import run_chat
 
     cfg = _load_config(args) if (args.config or args.overrides) else None
-    return run_chat(args.run_dir, rag=args.rag, store_dir=args.store, config=cfg, adapter=not args.no_adapter)
+    # The conversation is the result: it goes to the real stdout (the terminal), the logs to stderr.
+    return run_chat(
+        args.run_dir,
+        rag=args.rag,
+        store_dir=args.store,
+        config=cfg,
+        adapter=not args.no_adapter,
+        output_stream=results_stream(),
+    )
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -105,8 +119,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from domainllm.eval.results import Results
     from domainllm.report.console import print_results
 
-    print_results(Results.from_json(out))
-    print(f"Report written to {out / 'report.md'}")
+    print_results(Results.from_json(out), console=results_console())
+    print_result(f"Report written to {out / 'report.md'}")
     return 0
 
 
@@ -116,9 +130,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from domainllm.report.console import print_results
     from domainllm.report.write import rerender
 
-    print_results(rerender(args.output_dir))
+    print_results(rerender(args.output_dir), console=results_console())
     out = Path(args.output_dir)
-    print(f"Report re-rendered in {out / 'report.md'} and {out / 'chart.png'}")
+    print_result(f"Report re-rendered in {out / 'report.md'} and {out / 'chart.png'}")
     return 0
 
 
@@ -256,19 +270,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    """Logs, and Python warnings through them, on stderr (rich's console defaults to stdout)."""
     level = logging.INFO if verbose else logging.WARNING
     try:
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True), show_path=False, rich_tracebacks=False
+        )
         fmt = "%(message)s"
     except ImportError:  # pragma: no cover
-        handler, fmt = logging.StreamHandler(), "%(levelname)s %(name)s: %(message)s"
+        handler, fmt = logging.StreamHandler(sys.stderr), "%(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.WARNING, format=fmt, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # warnings.warn() from a library: a "py.warnings" log record
     logging.getLogger("domainllm").setLevel(level)
     if not verbose:
-        # transformers and friends are chatty at WARNING about things a user cannot act on.
+        # transformers and friends are chatty at WARNING about things a user cannot act on (bitsandbytes:
+        # "Failed to load CPU gemm_4bit_forward from kernels-community", an optional CPU kernel).
         for name in (
+            "bitsandbytes",
             "transformers",
             "peft",
             "trl",
@@ -284,8 +305,16 @@ def _setup_logging(verbose: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    with results_only_on_stdout():
+        _setup_logging(args.verbose)
+        try:
+            return _run(handler, args)
+        finally:
+            logging.captureWarnings(False)  # main() also runs in-process (tests, notebooks)
+
+
+def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except DomainLLMError as exc:

@@ -61,9 +61,12 @@ def test_qlora_trains_on_cuda_with_a_4bit_base_and_paged_adamw(gpu_run):
     assert len(losses) == 12 and all(math.isfinite(x) for x in losses)
     assert losses[0] - losses[-1] > 0.3, losses
     assert manifest["eval_loss_after"] < manifest["eval_loss_before"]
-    checkpoint_args = sorted(path.glob("checkpoints/*/training_args.bin"))
-    if checkpoint_args:  # the CUDA-only settings reached TRL as asked
-        args = torch.load(checkpoint_args[-1], weights_only=False)
+    # The CUDA-only settings reached TRL as asked: every checkpoint (steps 6 and 12, saved at each
+    # evaluation) records the arguments it was trained with.
+    checkpoint_args = sorted(path.glob("checkpoints/checkpoint-*/training_args.bin"))
+    assert [p.parent.name for p in checkpoint_args] == ["checkpoint-12", "checkpoint-6"], checkpoint_args
+    for saved in checkpoint_args:
+        args = torch.load(saved, weights_only=False)
         assert args.optim == "paged_adamw_8bit"
         assert args.bf16 is torch.cuda.is_bf16_supported()
 

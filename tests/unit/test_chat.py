@@ -8,6 +8,7 @@ import shutil
 import sys
 
 import pytest
+from _noise import NOISE, noisy_env
 from _runs import make_tiny_run, one_torch_thread
 from conftest import REPO_ROOT, write_tiny_domain
 
@@ -71,6 +72,28 @@ def test_chat_survives_an_unexpected_error_in_an_answer(run, tmp_path):
 def test_chat_with_a_missing_store_is_refused(run, tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
         _chat(run, "hi\n", rag=True, store_dir=tmp_path / "no-store")
+
+
+def test_chat_through_pipes_talks_on_stdout_and_logs_on_stderr(run, tmp_path):
+    """`domainllm chat RUN < questions > answers`: the conversation is the result, library noise is not."""
+    import subprocess
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env.update(noisy_env(tmp_path / "site", "domainllm.chat"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "domainllm", "chat", str(run), "--config", str(run / "config.yaml")],
+        input="Who is the orthodontist?\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("domainllm chat with run ")
+    turns = proc.stdout.split("you> ")
+    assert turns[1].startswith("bot> ") and turns[1].split("\n")[0] != "bot> "
+    assert all(marker in proc.stderr and marker not in proc.stdout for marker in NOISE)
 
 
 def test_chat_in_a_real_terminal(run):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _noise import NOISE, noisy_env
 
 from domainllm.cli import build_parser
 
@@ -66,6 +67,47 @@ def test_info_end_to_end_generates_offline():
     assert len(report["model_answer"].split()) >= 3  # a real sentence came back
     assert report["embedder_ok"] is True and report["embedder_dim"] == 384
     assert Path(report["model_dir"], "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("load", [False, True], ids=["no-load", "load"])
+def test_info_json_parses_whatever_the_libraries_print(load, tmp_path):
+    """A log record, a warning, a print() and a write to descriptor 1, made by a library while the
+    command runs (not a mocked logger): stdout is the JSON and nothing else; the noise is on stderr."""
+    args = ["info", "--json"] if load else ["info", "--json", "--no-load"]
+    proc = run_cli(*args, env=noisy_env(tmp_path / "site", "domainllm.info"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["model_ok"] is (True if load else None)
+    assert report["versions"]["transformers"]
+    for marker in NOISE:
+        assert marker in proc.stderr, f"{marker} was not emitted (or was lost): {proc.stderr}"
+        assert marker not in proc.stdout
+
+
+def test_info_human_output_keeps_stdout_for_the_report(tmp_path):
+    proc = run_cli("info", "--no-load", env=noisy_env(tmp_path / "site", "domainllm.info"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Device: ")
+    assert all(marker in proc.stderr and marker not in proc.stdout for marker in NOISE)
+
+
+def test_stdout_is_put_back_after_a_command_even_when_it_fails(capfd):
+    """In-process (main() in a notebook or a test): results reach the caller's stdout, noise does not,
+    and sys.stdout and descriptor 1 are the caller's again afterwards, also after an exception."""
+    from domainllm.ui import print_result, results_only_on_stdout
+
+    before = sys.stdout
+    with pytest.raises(RuntimeError), results_only_on_stdout():
+        print("noise from print")
+        os.write(1, b"noise on fd 1\n")
+        print_result("the result")
+        raise RuntimeError("a failing command")
+    assert sys.stdout is before
+    print("after", flush=True)
+    os.write(1, b"fd 1 after\n")
+    out, err = capfd.readouterr()
+    assert out.splitlines() == ["the result", "after", "fd 1 after"]
+    assert "noise from print" in err and "noise on fd 1" in err
 
 
 def test_info_human_output():

@@ -40,6 +40,14 @@ def test_the_two_setup_commands_are_what_ci_runs():
     assert "-m domainllm compare" in makefile and "-m pytest" in makefile
 
 
+def test_every_make_target_the_readme_names_exists():
+    targets = set(re.findall(r"^([a-z][\w-]*):", (REPO / "Makefile").read_text(), re.M))
+    named = set(re.findall(r"`make ([a-z]+)", README))
+    named |= {line.split()[1] for line in _bash_lines() if line.startswith("make ")}
+    assert {"compare", "test", "lint", "upgrade"} <= named
+    assert named <= targets, f"README names make targets the Makefile lacks: {sorted(named - targets)}"
+
+
 def test_every_cli_command_in_the_readme_parses():
     parser = build_parser()
     cli_lines = [line for line in _bash_lines() if "-m domainllm " in line]
