@@ -153,11 +153,11 @@ def finish(
                     run.name, ArmResult(status=run.status, kind=run.kind, error=run.error)
                 )
         _step(results, "training costs", lambda: _add_training_costs(results, runs))
-        for name in runs:
-            results.leakage[name] = (
-                _step(results, f"leakage check ({name})", lambda: _leakage(records, data.train, ccfg.split))
-                or {}
+        for name, info in runs.items():
+            check = _step(
+                results, f"leakage check ({name})", lambda info=info: _leakage(info, cfg, data, records)
             )
+            results.leakage[name] = check or {}
     with timer("report"):
         results.verdict = _step(results, "verdict", lambda: verdict(results)) or []
         write_artifacts(results, out, prediction_rows(records, arm_runs, scores))
