@@ -30,8 +30,10 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 
 install: $(VENV)/.installed
 
+# --resume: a second `make compare` re-scores and re-renders the finished comparison (arms whose
+# config changed run again) instead of refusing to touch runs/compare-dental/.
 compare: install
-	$(PY) -m domainllm compare
+	$(PY) -m domainllm compare --resume
 
 test: install
 	$(PY) -m pytest

@@ -65,24 +65,23 @@ def _read_status(out: Path) -> dict[str, Any] | None:
 
 
 def check_output_dir(out: Path, resume: bool, overwrite: bool, resume_command: str) -> None:
-    """Refuse, before anything is written, an output folder that would lose a comparison's work."""
+    """Refuse, before anything is written, an output folder that would lose a comparison's work.
+
+    A folder holding a comparison (finished or not) is refused unless ``resume`` (reuse its arms) or
+    ``overwrite`` (replace it) says what to do with it; ``resume`` on an empty or absent folder simply
+    runs everything, so ``compare --resume`` is safe to repeat (``make compare`` uses it).
+    """
     if resume and overwrite:
         msg = "--resume continues a comparison and --overwrite replaces it; pass only one of them."
         raise EvalError(msg)
     if out.exists() and not out.is_dir():
         msg = f"The comparison's output folder '{out}' is a file. Pass a folder with -o/--output-dir (or compare.output_dir)."
         raise EvalError(msg)
-    if not out.is_dir():
-        if resume:
-            msg = f"Nothing to resume: '{out}' does not exist. Run the comparison without --resume."
-            raise EvalError(msg)
-        return
-    previous = _read_status(out)
+    previous = _read_status(out) if out.is_dir() else None
     has_arms = (out / ARMS_DIR).is_dir() and any((out / ARMS_DIR).glob("*.json"))
     if previous is None and not has_arms:
-        if resume:
-            msg = f"Nothing to resume: '{out}' holds no comparison (no results.json, no arms/). Run without --resume."
-            raise EvalError(msg)
+        if resume:  # like `make`: nothing done yet, so everything runs (nothing can be lost)
+            log.info("Nothing to resume in %s: every arm runs.", out)
         return
     if resume or overwrite:
         return

@@ -90,7 +90,7 @@ def test_the_readme_merge_and_compare_run_commands_run(tiny_model_dir, tmp_path,
 
     argv = _readme_cli_line("compare --run")
     assert main([*argv, "--config", str(config_path)]) == 0
-    out = Path(load_config(config_path).compare.output_dir)
+    out = tmp_path / argv[argv.index("-o") + 1]  # the README's -o folder, relative to the working directory
     for name in ("report.md", "results.json", "predictions.jsonl", "chart.png"):
         assert (out / name).is_file()
     recorded = json.loads((out / "results.json").read_text())["runs"]["default"]
