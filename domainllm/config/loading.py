@@ -240,8 +240,6 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     Relative data paths in the file resolve against the file's folder, so a config and its data can
     move together.
     """
-    import yaml
-
     from domainllm.resources import resource_path
 
     if path is None:
@@ -249,35 +247,91 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         if not path.is_file():
             return config_from_dict(apply_overrides({}, overrides))
     path = Path(path)
+    data = _read_config_file(path)
+    base_dir = path.resolve().parent
+    try:
+        return config_from_dict(apply_overrides(data, overrides), base_dir=base_dir)
+    except ConfigError as exc:
+        msg = f"{exc} ({_blame(exc, data, overrides, path)})"
+        raise ConfigError(msg) from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """The YAML mapping in ``path``; a missing file, a folder, bad YAML or an empty file is a ConfigError.
+
+    An empty file (or one with only comments) is refused rather than read as "all defaults": the
+    library defaults are not a domain (they would train the built-in data with 3 epochs, not what the
+    shipped dental.yaml says), and an empty file is far more often a mistake than a choice.
+    """
+    import yaml
+
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        inside = f" (it holds {', '.join(found)})" if found else ""
+        msg = (
+            f"Config file '{path}' is a directory{inside}. Pass a YAML file with --config, e.g. "
+            f"--config {path / (found[0] if found else 'config.yaml')}."
+        )
+        raise ConfigError(msg)
     if not path.is_file():
         msg = f"Config file '{path}' does not exist. Pass an existing YAML file, or omit --config for the default."
         raise ConfigError(msg)
     try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         msg = f"Config file '{path}' is not valid YAML{where}: {getattr(exc, 'problem', exc)}."
         raise ConfigError(msg) from exc
+    if data is None:
+        msg = (
+            f"Config file '{path}' is empty (nothing but whitespace or comments), so it names no model, data or "
+            "training settings. Copy a shipped config (configs/dental.yaml) and edit it, or omit --config to use "
+            "the shipped dental default."
+        )
+        raise ConfigError(msg)
     if not isinstance(data, dict):
         msg = f"Config file '{path}' must hold a mapping of sections (model:, lora:, training:, ...)."
         raise ConfigError(msg)
-    data = apply_overrides(data, overrides)
-    try:
-        return config_from_dict(data, base_dir=path.resolve().parent)
-    except ConfigError as exc:
-        msg = f"{exc} (in {path})"
-        raise ConfigError(msg) from None
+    return data
+
+
+def _blame(exc: ConfigError, data: dict[str, Any], overrides: Sequence[str], path: Path) -> str:
+    """Where a config error comes from: ``in FILE``, or ``from --set a.b=1, applied to FILE``.
+
+    The file is validated on its own: when it passes (or fails differently), an override caused the
+    error; the overrides whose key the message names are the ones blamed, else all of them.
+    """
+    message = str(exc)
+    if overrides:
+        try:
+            config_from_dict(data)
+            from_file = None
+        except ConfigError as file_exc:
+            from_file = str(file_exc)
+        if from_file != message:
+            return f"{_blame_overrides(message, overrides)}, applied to {path}"
+    return f"in {path}"
+
+
+def _blame_overrides(message: str, overrides: Sequence[str]) -> str:
+    """``from --set a.b=1``: the overrides whose key the error names, else all of them."""
+
+    def names(item: str) -> bool:
+        key = item.split("=", 1)[0].strip()
+        return any(f"'{key}{end}" in message for end in ("'", ".", "["))
+
+    named = [o for o in overrides if names(o)]
+    return "from " + ", ".join(f"--set {o}" for o in (named or overrides))
 
 
 def save_config(cfg: DomainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML: what a run actually used, every default spelled out."""
     import yaml
 
-    path = Path(path)
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    return path
+    from domainllm.fsio import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 # Training keys that say where a run goes and who hears about it, not what it learns: changing them
