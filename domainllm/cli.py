@@ -1,8 +1,24 @@
 """The ``domainllm`` command line: it parses arguments and dispatches to the library, nothing more.
 
 Heavy imports (torch, transformers, chromadb) happen inside the handlers, so ``--help`` is instant.
-Errors the user can fix (:class:`~domainllm.errors.DomainLLMError`) print one paragraph and exit 2;
-``--debug`` adds the traceback.
+
+Exit codes, one rule for every command:
+
+* **0**: done. ``compare`` also exits 0 when an arm was skipped or failed (the summary line names
+  them) unless ``--strict`` / ``compare.strict`` asks for 2.
+* **2**: bad input or a fault the user can fix (:class:`~domainllm.errors.DomainLLMError`: a config
+  key, a missing or damaged file, a model that is not cached, a run that would be overwritten, a
+  ``--strict`` comparison with a skipped arm). One paragraph on stderr names the key, file or
+  path and the fix; nothing that existed before was changed.
+* **1**: an unexpected error, one domainllm has no explanation for (a bug, or a library failing in
+  a way it does not recognise): one paragraph naming the exception, the command and ``--debug``.
+  Kept apart from 2 so that a script can tell "fix your input" from "report a bug". (``info``
+  also exits 1 when the default model or embedder fails to load.)
+* **130 / 143** (128 + the signal): interrupted by Ctrl-C (SIGINT) or SIGTERM, which are handled
+  alike. A stopped ``train`` or ``compare`` is recorded as ``interrupted`` (not ``failed``) with
+  the exact command that continues it, which is also printed.
+
+``--debug`` re-raises instead, so the traceback is shown.
 
 stdout is for results only: while a command runs, stdout (``sys.stdout`` and descriptor 1) points at
 stderr, next to the logs, warnings and progress bars, and the handlers write their results through
@@ -12,12 +28,15 @@ stderr, next to the logs, warnings and progress bars, and the handlers write the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
-from domainllm.errors import DomainLLMError
+from domainllm.errors import DomainLLMError, Interrupted
 from domainllm.ui import print_result, results_console, results_only_on_stdout, results_stream
 
 __all__ = ["build_parser", "main"]
@@ -89,7 +108,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     from domainllm.rag import build_index
 
-    stats = build_index(args.docs_dir, args.store, cfg.retrieval)
+    stats = build_index(args.docs_dir, args.store, cfg.retrieval, docs_key="DOCS_DIR")
     print_result(stats.summary())
     return 0
 
@@ -110,6 +129,8 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    if args.strict:
+        args.overrides = [*args.overrides, "compare.strict=true"]
     cfg = _load_config(args)
     from domainllm.benchmark.comparison import compare
 
@@ -117,22 +138,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         cfg, run_dir=args.run, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite
     )
     from domainllm.eval.results import Results
-    from domainllm.report.console import print_results
+    from domainllm.report.console import arms_summary, print_results
 
-    print_results(Results.from_json(out), console=results_console())
-    print_result(f"Report written to {out / 'report.md'}")
+    results = Results.from_json(out)
+    print_results(results, console=results_console())
+    print_result(f"Report written to {out / 'report.md'}; {arms_summary(results)}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from domainllm.report.console import print_results
+    from domainllm.report.console import arms_summary, print_results
     from domainllm.report.write import rerender
 
-    print_results(rerender(args.output_dir), console=results_console())
+    results = rerender(args.output_dir)
+    print_results(results, console=results_console())
     out = Path(args.output_dir)
-    print_result(f"Report re-rendered in {out / 'report.md'} and {out / 'chart.png'}")
+    print_result(
+        f"Report re-rendered in {out / 'report.md'} and {out / 'chart.png'}; {arms_summary(results)}"
+    )
     return 0
 
 
@@ -253,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a previous comparison in the output folder"
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 when any arm is skipped or fails, or --run is given but no arm uses it "
+        "(same as --set compare.strict=true; for CI)",
+    )
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser(
@@ -303,18 +334,54 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from domainllm.invocation import running_cli_command
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    with results_only_on_stdout():
+    with results_only_on_stdout(), running_cli_command(args.command, argv), _stop_signals() as stopped:
         _setup_logging(args.verbose)
         try:
-            return _run(handler, args)
+            return _run(handler, args, stopped)
         finally:
             logging.captureWarnings(False)  # main() also runs in-process (tests, notebooks)
 
 
-def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """SIGTERM stops a command as Ctrl-C does: both raise ``KeyboardInterrupt`` in the main thread, once.
+
+    A scheduler, ``kill`` or a container stop sends SIGTERM, whose default ends Python without running
+    any cleanup, so a run would be left marked ``running`` with no word on how to continue. Here the
+    first SIGINT or SIGTERM raises ``KeyboardInterrupt`` (training and compare record ``interrupted``
+    and the resume command); a second SIGTERM ends the process at once, a second Ctrl-C interrupts
+    again, as in plain Python. A signal the parent set to be ignored (``nohup``, a background job)
+    stays ignored. Yields a list that receives the number of the signal that stopped the command.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield received
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
+        raise KeyboardInterrupt
+
+    for sig, before in previous.items():
+        if before not in (signal.SIG_IGN, None):
+            signal.signal(sig, stop)
+    try:
+        yield received
+    finally:
+        for sig, before in previous.items():
+            if before is not None:
+                signal.signal(sig, before)
+
+
+def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, stopped: list[int]) -> int:
     try:
         return handler(args)
     except DomainLLMError as exc:
@@ -322,9 +389,32 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = stopped[0] if stopped else signal.SIGINT
+        name = signal.Signals(signum).name
+        detail = f": {exc}" if isinstance(exc, Interrupted) and str(exc) else ""
+        print(f"interrupted ({name}){detail}", file=sys.stderr)
+        return 128 + signum
     except NotImplementedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the last resort: one paragraph, not a traceback
+        if args.debug:
+            raise
+        print(_unexpected(exc, args.command), file=sys.stderr)
+        return 1
+
+
+def _unexpected(exc: Exception, command: str) -> str:
+    """One paragraph for an exception domainllm did not anticipate (exit 1; --debug shows the traceback)."""
+    text = " ".join(str(exc).split())
+    text = (text[:400] + " ...") if len(text) > 400 else text
+    kind = type(exc).__qualname__
+    if type(exc).__module__ not in ("builtins", "__main__"):
+        kind = f"{type(exc).__module__}.{kind}"
+    return (
+        f"error: unexpected {kind} in 'domainllm {command}'"
+        f"{': ' + text if text else ''}. domainllm has no explanation for this error: it may be a bug, or a "
+        f"library or file failing in a way it does not recognise. Run the same command with --debug for the "
+        "traceback, and report it if the cause is not in your input."
+    )

@@ -3,6 +3,10 @@
 Every error the library raises on purpose is a :class:`DomainLLMError`: its message is one paragraph
 that names the key, file or path at fault and says how to fix it. The CLI prints that paragraph
 (no traceback unless ``--debug``) and exits with :attr:`DomainLLMError.exit_code`.
+
+An interrupt (Ctrl-C, or SIGTERM, which the CLI turns into the same ``KeyboardInterrupt``) is not an
+error: a command that was stopped records what it kept and raises :class:`Interrupted`, which says
+where and how to continue.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ __all__ = [
     "DataError",
     "DomainLLMError",
     "EvalError",
+    "Interrupted",
     "MissingDependencyError",
     "ModelError",
     "RunDirError",
@@ -56,3 +61,12 @@ class StoreError(DomainLLMError):
 
 class EvalError(DomainLLMError):
     """An evaluation input is unusable (empty split, unknown answer type, unknown arm)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A command stopped by Ctrl-C or SIGTERM after recording its state: the message names what was
+    kept and the exact command that continues it.
+
+    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` (and Python's own exit on Ctrl-C) still
+    treats it as the interrupt it is; the CLI prints the message and exits 128 + the signal number.
+    """

@@ -8,7 +8,7 @@ from typing import Any
 from domainllm.eval.results import Results
 from domainllm.report.format import ci_num, ci_pct, num
 
-__all__ = ["print_results", "results_table"]
+__all__ = ["arms_summary", "not_run_arms", "print_results", "results_table"]
 
 
 def results_table(results: Results) -> Any:
@@ -70,3 +70,25 @@ def print_results(results: Results, console: Any = None) -> None:
     console.print(results_table(results))
     for sentence in results.verdict:
         console.print(f"- {sentence}")
+
+
+def not_run_arms(results: Results) -> dict[str, dict[str, str]]:
+    """``{"skipped": {arm: reason}, "failed": {arm: error}}``: the arms that gave no answers."""
+    out: dict[str, dict[str, str]] = {"skipped": {}, "failed": {}}
+    for name, arm in results.arms.items():
+        if arm.status in out:
+            out[arm.status][name] = arm.error or ""
+    for name, reason in results.skipped_arms.items():
+        out["skipped"].setdefault(name, reason)
+    return out
+
+
+def arms_summary(results: Results) -> str:
+    """The arm count for the CLI's last line, naming every arm that was skipped or failed."""
+    problems = not_run_arms(results)
+    n_ok = sum(1 for arm in results.arms.values() if arm.status == "ok")
+    parts = [f"{n_ok} of {len(results.arms)} arms answered"]
+    for status, arms in problems.items():
+        if arms:
+            parts.append(f"{status}: {', '.join(arms)}")
+    return "; ".join(parts)
