@@ -4,7 +4,8 @@ A run directory describes itself, so ``merge``, ``chat`` and ``compare`` never a
 training already knew (base model, system prompt, data hashes)::
 
     RUN/
-      manifest.json        status (running | complete | failed), error, versions, device, git commit,
+      manifest.json        status (running | complete | failed | interrupted), error, resume_command,
+                           versions, device, git commit,
                            base model, dataset hashes and sizes, parameter counts, wall time,
                            trained tokens/s, peak memory, best checkpoint, eval loss before/after
       config.yaml          the resolved DomainConfig (every default spelled out)
@@ -18,7 +19,9 @@ training already knew (base model, system prompt, data hashes)::
       merged/              written by ``domainllm merge``
 
 A directory is complete only when its manifest says so; a run that raised is marked failed with
-the error. Writes of the manifest are atomic (temporary file + rename).
+the error, one stopped by Ctrl-C or SIGTERM is marked interrupted with the command that resumes it
+(neither is complete; both resume from their last checkpoint). Writes of the manifest are atomic
+(temporary file + rename).
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ from typing import Any
 from domainllm.errors import RunDirError
 from domainllm.fsio import atomic_write_json
 
-__all__ = ["STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING", "RunDir"]
+__all__ = ["STATUS_COMPLETE", "STATUS_FAILED", "STATUS_INTERRUPTED", "STATUS_RUNNING", "RunDir"]
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"
 
 
 class RunDir:
@@ -107,12 +111,26 @@ class RunDir:
 
     def mark_running(self, **fields: Any) -> None:
         self.update_manifest(
-            status=STATUS_RUNNING, error=None, started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields
+            status=STATUS_RUNNING,
+            error=None,
+            resume_command=None,
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **fields,
         )
 
     def mark_complete(self, **fields: Any) -> None:
         self.update_manifest(
             status=STATUS_COMPLETE, error=None, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields
+        )
+
+    def mark_interrupted(self, resume_command: str | None, **fields: Any) -> None:
+        """Stopped by Ctrl-C or SIGTERM: not a failure; ``resume_command`` continues it (None: nothing to resume)."""
+        self.update_manifest(
+            status=STATUS_INTERRUPTED,
+            error=None,
+            resume_command=resume_command,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **fields,
         )
 
     def mark_failed(self, error: BaseException | str, **fields: Any) -> None:
@@ -134,20 +152,39 @@ class RunDir:
             msg = f"'{run.path}' has no manifest.json, so it is not a domainllm run directory."
             raise RunDirError(msg)
         if status != STATUS_COMPLETE:
-            error = run.read_manifest().get("error")
+            manifest = run.read_manifest()
+            error = manifest.get("error")
             detail = f" It failed with: {error}." if error else ""
+            resume = manifest.get("resume_command") or f"domainllm train --output-dir {run.path} --resume"
             msg = (
                 f"Run directory '{run.path}' is marked '{status}', not complete.{detail} "
-                f"Resume it with 'domainllm train --output-dir {run.path} --resume' or train again with --overwrite."
+                f"Resume it with '{resume}' or train again with --overwrite."
             )
             raise RunDirError(msg)
-        if require_adapter and not (run.adapter_dir / "adapter_config.json").is_file():
+        if require_adapter:
+            run.check_adapter()
+        return run
+
+    def check_adapter(self) -> None:
+        """The adapter's config and weights are present and readable (a cheap header check, no tensors
+        loaded), so a damaged copy is named before a model is loaded or an output written."""
+        from domainllm.weights import check_adapter_weights
+
+        weights = self.adapter_dir / "adapter_model.safetensors"
+        legacy = self.adapter_dir / "adapter_model.bin"  # PEFT's pickle format, from older runs
+        if not (self.adapter_dir / "adapter_config.json").is_file() or not (
+            weights.is_file() or legacy.is_file()
+        ):
             msg = (
-                f"Run directory '{run.path}' has no adapter (expected {run.adapter_dir}/adapter_config.json and "
+                f"Run directory '{self.path}' has no adapter (expected {self.adapter_dir}/adapter_config.json and "
                 "adapter_model.safetensors). Train again with --overwrite."
             )
             raise RunDirError(msg)
-        return run
+        check_adapter_weights(
+            self.adapter_dir,
+            f"Copy the run again from where it came from, or train it again with 'domainllm train --output-dir "
+            f"{self.path} --overwrite'.",
+        )
 
     def load_config(self):
         """The resolved config the run was trained with."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from domainllm.fsio import umask_modes
 from domainllm.rundir import RunDir
 
 __all__ = ["ManifestProgress", "MetricsLogger", "ProgressBar"]
@@ -96,6 +97,10 @@ class ProgressBar(TrainerCallback):
             self.bar.set_postfix(postfix, refresh=False)
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.close()
+
+    def close(self) -> None:
+        """End the bar (also when training raised, so the error is the last thing on the console)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -110,6 +115,9 @@ class ManifestProgress(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if checkpoint.is_dir():
+            umask_modes(checkpoint)  # safetensors writes the weights 0600
         self.run.update_manifest(
             progress={
                 "global_step": state.global_step,

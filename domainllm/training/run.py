@@ -7,8 +7,9 @@ pieces, so the run directory, manifest, metrics, plots, model card and hub push 
 1. :func:`resolve_run`: the absolute run path, and the config pointing at it.
 2. :func:`start_run`: once every check passed, prepare the directory (:mod:`.outdir`), write the
    portable config.yaml and mark the run running with what is known before the first step.
-3. :func:`recording_failure`: anything that raises (Ctrl-C included) before the run is complete
-   marks it failed, with the error, before it propagates.
+3. :func:`recording_failure`: anything that raises before the run is complete marks it failed,
+   with the error, before it propagates; Ctrl-C or SIGTERM marks it interrupted instead, with the
+   exact command that resumes it (raised as :class:`~domainllm.errors.Interrupted`).
 4. :func:`trainer_callbacks`: metrics.jsonl, the progress bar, manifest progress, early stopping.
 5. :func:`fit_and_save`: eval loss before, train (or resume), eval loss after, the adapter (the best
    checkpoint when evaluating), summary, plots, card, ``complete``, and the hub push.
@@ -29,11 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from domainllm.config import DomainConfig, save_config
+from domainllm.errors import Interrupted
+from domainllm.fsio import umask_modes
 from domainllm.rundir import STATUS_COMPLETE, RunDir
 from domainllm.training.manifest import portable_config, training_summary
 from domainllm.training.outdir import prepare_run_dir
 
-__all__ = ["fit_and_save", "recording_failure", "resolve_run", "start_run", "trainer_callbacks"]
+__all__ = [
+    "fit_and_save",
+    "recording_failure",
+    "resolve_run",
+    "start_run",
+    "train_resume_command",
+    "trainer_callbacks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +85,51 @@ def start_run(
 
 @contextlib.contextmanager
 def recording_failure(run: RunDir, is_main: bool) -> Iterator[None]:
-    """Mark the run failed with the error when the block raises (then re-raise).
+    """Mark the run failed with the error when the block raises (then re-raise); interrupted on Ctrl-C/SIGTERM.
 
-    A run already marked complete stays complete: what can fail after that (the hub push) leaves the
+    An interrupt is not a failure: the run is marked ``interrupted`` with the command that resumes it
+    from its last checkpoint, and :class:`Interrupted` (a KeyboardInterrupt) is raised saying so. A
+    run already marked complete stays complete: what can fail after that (the hub push) leaves the
     run usable on disk and records its own error in the manifest.
     """
     try:
         yield
+    except KeyboardInterrupt as exc:
+        if not is_main or run.is_complete or isinstance(exc, Interrupted):
+            raise
+        raise _record_interrupt(run) from exc
     except BaseException as exc:
         if is_main and not run.is_complete:
             run.mark_failed(exc)
         raise
+
+
+def train_resume_command(run: RunDir) -> str:
+    """The exact command that continues the run in ``run`` from its last checkpoint."""
+    from domainllm.invocation import resume_command
+
+    return resume_command(
+        "train", run.path, f"domainllm.train(cfg, output_dir={str(run.path)!r}, resume=True)"
+    )
+
+
+def _record_interrupt(run: RunDir) -> Interrupted:
+    """Mark ``run`` interrupted (with the resume command when a checkpoint exists); the exception saying so."""
+    from domainllm.training.outdir import last_checkpoint
+
+    checkpoint = last_checkpoint(run.checkpoints_dir)
+    if checkpoint is None:
+        run.mark_interrupted(None, resumable_from=None)
+        return Interrupted(
+            f"training stopped before its first checkpoint, so there is nothing to resume; '{run.path}' is marked "
+            "interrupted. Start it over with the same command and --overwrite."
+        )
+    command = train_resume_command(run)
+    run.mark_interrupted(command, resumable_from=str(checkpoint))
+    return Interrupted(
+        f"training stopped; '{run.path}' is marked interrupted and resumes from its last checkpoint "
+        f"({checkpoint.name}) with: {command}"
+    )
 
 
 def trainer_callbacks(cfg: DomainConfig, run: RunDir) -> list[Any]:
@@ -158,7 +202,12 @@ def fit_and_save(
             run.update_manifest(eval_loss_before=eval_loss_before)
 
     train_start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    finally:
+        for cb in trainer.callback_handler.callbacks:
+            if hasattr(cb, "close") and type(cb).__name__ == "ProgressBar":
+                cb.close()
     train_runtime = time.perf_counter() - train_start
 
     s = trainer.state
@@ -169,6 +218,7 @@ def fit_and_save(
     trainer.save_model(str(run.adapter_dir))  # every process: FSDP gathers the adapter before rank 0 writes
     if not is_main:
         return run.path
+    umask_modes(run.adapter_dir)  # safetensors writes the weights 0600; the adapter is meant to be shared
 
     rows = read_metrics(run.metrics_path)
     summary = training_summary(

@@ -7,8 +7,11 @@ setup -> train -> save, like a torchtune recipe:
    the truncation budget, and the LoRA targets are all validated before anything is written, so a
    mistake costs seconds and leaves an existing run untouched.
 2. **Train.** The run directory is (re)created, its manifest marked running, and TRL trains with
-   eval loss measured once before the first step. A run that raises, Ctrl-C included, is marked
-   failed with the error before the error propagates.
+   eval loss measured once before the first step. A run that raises is marked failed with the
+   error before the error propagates; Ctrl-C or SIGTERM marks it interrupted, with the command
+   that resumes it. A resume must use the config and data the checkpoints were trained with
+   (:mod:`domainllm.training.resume`: more epochs, another eval/save cadence are allowed and
+   recorded), checked before anything is written.
 3. **Save.** The adapter (best checkpoint when eval is on), plots, model card, and the completed
    manifest: the contract in :mod:`domainllm.rundir` that ``merge``, ``chat`` and ``compare`` read;
    then, with ``training.push_to_hub``, the adapter and card go to the hub (:mod:`.hub`).
@@ -55,7 +58,8 @@ def train(
     from domainllm.modeling import load_base_model, resolve_quant_mode
     from domainllm.training.hub import check_can_push
     from domainllm.training.lora import build_peft_config
-    from domainllm.training.manifest import static_manifest
+    from domainllm.training.manifest import portable_config, static_manifest
+    from domainllm.training.resume import check_resume, resume_record
 
     check_can_push(cfg)
     report_to = resolve_trackers(t.report_to)
@@ -67,6 +71,7 @@ def train(
     checkpoint = check_run_dir(run, resume=resume, overwrite=overwrite)
 
     data = _load_data(cfg, val_needed)
+    changes = check_resume(run, portable_config(cfg), data, checkpoint) if checkpoint is not None else {}
     loaded = load_base_model(cfg.model, cfg.quantization, device_map=device_map(device, state))
     train_ds, eval_ds, stats = build_datasets(data, loaded.tokenizer, cfg)
     peft_config = build_peft_config(cfg.lora, loaded.model)
@@ -82,6 +87,8 @@ def train(
     # -- The run directory: only now is anything written. -----------------------------------------
     is_main = state.is_main_process
     manifest = static_manifest(cfg, loaded, data, stats, peft_config, state.num_processes) if is_main else {}
+    if is_main and checkpoint is not None:
+        manifest.update(resume_record(run, checkpoint, changes))
     start_run(cfg, run, state, checkpoint=checkpoint, overwrite=overwrite, manifest=manifest)
 
     # -- Train and save. ----------------------------------------------------------------------------

@@ -131,8 +131,9 @@ def test_run_dir_decisions_without_training(tmp_path):
     assert (run.checkpoints_dir / "checkpoint-8").is_dir() and run.status == "failed"
 
 
-def test_ctrl_c_during_training_marks_the_run_failed_and_propagates(tiny_config):
-    """A real SIGINT (as from Ctrl-C) once the first step is logged: manifest failed, KeyboardInterrupt raised."""
+def test_ctrl_c_during_training_marks_the_run_interrupted_and_propagates(tiny_config):
+    """A real SIGINT (as from Ctrl-C) once the first step is logged: manifest interrupted (not failed),
+    Interrupted (a KeyboardInterrupt) raised; before the first checkpoint there is nothing to resume."""
     import os
     import signal
     import threading
@@ -153,8 +154,11 @@ def test_ctrl_c_during_training_marks_the_run_failed_and_propagates(tiny_config)
             time.sleep(0.01)
 
     threading.Thread(target=interrupt_after_first_step, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
+    from domainllm.errors import Interrupted
+
+    with pytest.raises(Interrupted, match="before its first checkpoint"):
         train(cfg)
     manifest = run.read_manifest()
-    assert manifest["status"] == "failed" and manifest["error"].startswith("KeyboardInterrupt")
+    assert manifest["status"] == "interrupted" and manifest["error"] is None
+    assert manifest["resume_command"] is None  # no checkpoint yet: --overwrite, not --resume
     assert manifest.get("global_step") is None  # it never reached the end
