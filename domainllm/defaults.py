@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from domainllm.errors import ModelError
-from domainllm.fsio import temp_dir_beside
+from domainllm.fsio import temp_dir_beside, umask_modes
 
 __all__ = [
     "DEFAULT_EMBEDDER_NAME",
@@ -130,6 +130,7 @@ def default_model_dir() -> Path:
         (tmp / _CONVERTED_MARKER).write_text(f"converted from {gguf}\n", encoding="utf-8")
         if target.exists():  # a stale, unmarked folder from an older interrupted run
             shutil.rmtree(target)
+        umask_modes(tmp)  # mkdtemp's 0700 and safetensors' 0600 -> what mkdir/open give
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -189,11 +190,30 @@ def resolve_model(name_or_path: str, revision: str | None = None, key: str = "mo
         if not (path / "config.json").is_file():
             msg = f"Config key '{key}' points to '{path}', which has no config.json. Point it at a model folder."
             raise ModelError(msg)
+        from domainllm.weights import model_weights_problem
+
+        problem = model_weights_problem(path)
+        if problem:
+            msg = (
+                f"Config key '{key}' points to the model folder '{path}', but {problem}. Copy or download the "
+                f"model again (all of its files), or point '{key}' at a complete model folder."
+            )
+            raise ModelError(msg)
         return str(path)
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
-        msg = f"Config key '{key}' points to '{name_or_path}', which does not exist."
+        msg = f"Config key '{key}' points to '{name_or_path}'{_resolved_against(path)}, which does not exist."
         raise ModelError(msg)
     return _resolve_hub_id(name_or_path, revision, key, f"{key}=default ({DEFAULT_MODEL_NAME})")
+
+
+def _resolved_against(path: Path) -> str:
+    """For a relative path: what it was resolved against (the working directory, not the config's folder)."""
+    if path.is_absolute():
+        return ""
+    return (
+        f" (a relative path is resolved against the working directory {Path.cwd()}, giving "
+        f"'{(Path.cwd() / path).resolve()}'; use an absolute path to load it from anywhere)"
+    )
 
 
 def resolve_embedder(name_or_path: str, key: str = "retrieval.embedding_model") -> str:
@@ -204,7 +224,7 @@ def resolve_embedder(name_or_path: str, key: str = "retrieval.embedding_model") 
     if path.exists():
         return str(path)
     if name_or_path.startswith((".", "/", "~")):
-        msg = f"Config key '{key}' points to '{name_or_path}', which does not exist."
+        msg = f"Config key '{key}' points to '{name_or_path}'{_resolved_against(path)}, which does not exist."
         raise ModelError(msg)
     return _resolve_hub_id(name_or_path, None, key, f"{key}=default ({DEFAULT_EMBEDDER_NAME})")
 

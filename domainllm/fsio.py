@@ -4,7 +4,10 @@ One policy for every output (manifests, metrics, reports, predictions, converted
 models): write to a temporary name in the same folder, then rename onto the target, so a reader (or a
 crash) sees the old file or the new one, never half of either. Files get the mode an ordinary
 ``open()`` would give under the process umask (0644 under the usual 022): reports are meant to be
-read, and ``tempfile.mkstemp`` alone would leave them 0600.
+read, and ``tempfile.mkstemp`` alone would leave them 0600. The same goes for what libraries write
+for us (safetensors writes weight files 0600, ``tempfile.mkdtemp`` makes folders 0700):
+:func:`umask_modes` gives such a finished file or folder the modes ``open()`` and ``mkdir()`` would
+have, and :func:`replace_dir` applies it before a folder is moved into place.
 """
 
 from __future__ import annotations
@@ -27,14 +30,37 @@ __all__ = [
     "new_file_mode",
     "replace_dir",
     "temp_dir_beside",
+    "umask_modes",
 ]
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once
+    os.umask(mask)
+    return mask
 
 
 def new_file_mode() -> int:
     """The mode ``open(path, "w")`` would create a file with under the current umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_umask()
+
+
+def umask_modes(path: str | Path) -> Path:
+    """Give ``path`` (a file, or a folder and everything in it) the modes ``open()``/``mkdir()`` would.
+
+    For outputs domainllm just wrote through a library that picks a private mode; links are left alone.
+    """
+    path = Path(path)
+    file_mode = new_file_mode()
+    dir_mode = 0o777 & ~_umask()  # what mkdir() gives
+    entries = [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        mode = dir_mode if entry.is_dir() else file_mode
+        if entry.exists() and (entry.stat().st_mode & 0o777) != mode:
+            os.chmod(entry, mode)
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
@@ -104,6 +130,7 @@ def replace_dir(tmp: str | Path, out: str | Path) -> Path:
     there neither the old nor the new folder).
     """
     tmp, out = Path(tmp), Path(out)
+    umask_modes(tmp)  # temp_dir_beside made it 0700, and the weights in it may be 0600
     backup = None
     if out.exists():
         backup = out.with_name(f".{out.name}.old-{os.getpid()}")

@@ -295,6 +295,11 @@ def _check_base_matches(trained: list[str], configured: str, resolved: str, wher
 def _attach_adapter(base: Any, adapter_dir: str, trained: str, configured: str) -> Any:
     from peft import PeftModel
 
+    from domainllm.weights import check_adapter_weights
+
+    check_adapter_weights(
+        adapter_dir, "Copy or download the adapter again."
+    )  # RunDir.open checked runs already
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
