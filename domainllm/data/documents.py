@@ -33,6 +33,9 @@ _BLOCK_HTML_TAGS = (
     "tr", "pre", "blockquote", "dt", "dd", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6",
 )  # fmt: skip
 _HEADING_ONLY = re.compile(r"#{1,6} [^\n]*")
+# A line this long is not prose a reader wrote (a minified export, a table dumped on one line, a
+# binary read as text): it splits only at spaces, into many chunks that take long to embed.
+LONG_LINE = 20_000
 
 
 def text_hash(text: str) -> str:
@@ -113,7 +116,7 @@ def _load_file(path: Path) -> tuple[str, dict[str, Any]]:
     return _read_text(path), {}
 
 
-def load_documents(folder: str | Path) -> list[Any]:
+def load_documents(folder: str | Path, key: str = "data.docs_dir") -> list[Any]:
     """One LangChain ``Document`` per supported file under ``folder`` (recursively, sorted by path).
 
     Metadata: ``doc_id`` (relative path without suffix), ``source`` (relative path with suffix),
@@ -121,13 +124,14 @@ def load_documents(folder: str | Path) -> list[Any]:
     as-is (Markdown structure helps the splitter) with LangChain's ``TextLoader``, PDF with its
     ``PyPDFLoader``; HTML with BeautifulSoup directly (see :func:`_read_html` for why). Hidden files
     are ignored; other suffixes are skipped with a warning. An empty folder, an empty or unreadable file, or two files with the same
-    ``doc_id`` (``faq.md`` and ``faq.txt``) raise :class:`DataError`.
+    ``doc_id`` (``faq.md`` and ``faq.txt``) raise :class:`DataError`. ``key`` is what the error messages
+    call the folder (``DOCS_DIR`` for ``domainllm index``).
     """
     from langchain_core.documents import Document
 
     root = Path(folder)
     if not root.is_dir():
-        msg = f"Document folder '{root}' does not exist or is not a folder. Point data.docs_dir at a folder of .md/.txt/.html/.pdf files."
+        msg = f"Document folder '{root}' ({key}) does not exist or is not a folder. Point {key} at a folder of .md/.txt/.html/.pdf files."
         raise DataError(msg)
     files, skipped = [], []
     for path in sorted(root.rglob("*")):
@@ -192,6 +196,25 @@ def _attach_lone_headings(pieces: list[Any]) -> list[Any]:
     return out
 
 
+def _warn_long_lines(doc: Any, n_chunks: int, chunk_size: int) -> None:
+    """Warn about a document with a line of more than LONG_LINE characters (it indexes slowly and badly)."""
+    text = doc.page_content
+    if len(text) <= LONG_LINE:
+        return
+    longest = max(map(len, text.splitlines()), default=0)
+    if longest > LONG_LINE:
+        source = doc.metadata.get("source") or doc.metadata.get("doc_id")
+        logger.warning(
+            "Document '%s' has a line of %s characters (no line or paragraph breaks), split only at spaces into "
+            "%s chunks of at most %s characters, which take a while to embed and retrieve as arbitrary cuts. "
+            "If it is an export on one line (minified HTML or JSON, a table), convert it to text with line breaks.",
+            source,
+            f"{longest:,}",
+            f"{n_chunks:,}",
+            chunk_size,
+        )
+
+
 def split_documents(documents: Sequence[Any], chunk_size: int = 800, chunk_overlap: int = 100) -> list[Any]:
     """Chunks for the vector store, split at Markdown headings first, then paragraphs, lines, words.
 
@@ -227,6 +250,7 @@ def split_documents(documents: Sequence[Any], chunk_size: int = 800, chunk_overl
             raise DataError(msg)
         doc_hash = text_hash(doc.page_content)
         pieces = _attach_lone_headings(splitter.split_documents([doc]))
+        _warn_long_lines(doc, len(pieces), chunk_size)
         for index, piece in enumerate(pieces):
             text = re.sub(r"\n{3,}", "\n\n", piece.page_content)
             metadata = {

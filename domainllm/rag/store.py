@@ -42,7 +42,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 STORE_FILE = "domainllm-store.json"
-_ADD_BATCH = 512
+# Chunks embedded and added per call: small enough that the progress bar moves every few seconds on
+# a CPU (~15 chunks/s with the default embedder on one core), large enough to batch well.
+_ADD_BATCH = 128
+# From this many chunks to embed on, a progress bar shows how far indexing is (stderr).
+_PROGRESS_FROM = 256
 
 
 @dataclass
@@ -193,6 +197,7 @@ def index_documents(
 
     start = time.perf_counter()
     store_dir = Path(store_dir)
+    _check_store_dir(store_dir)
     chunks = split_documents(documents, rcfg.chunk_size, rcfg.chunk_overlap)
     embeddings, ident = _embedder(rcfg)
     chunking = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
@@ -246,11 +251,7 @@ def index_documents(
         to_delete.extend(existing[doc_id]["ids"])
     if to_delete:
         store.delete(ids=to_delete)
-    for first in range(0, len(to_add), _ADD_BATCH):
-        batch = to_add[first : first + _ADD_BATCH]
-        for chunk in batch:
-            chunk.metadata = _clean_metadata(chunk.metadata)
-        store.add_documents(batch, ids=[c.metadata["chunk_id"] for c in batch])
+    _add_chunks(store, to_add)
     total = store._collection.count()
     _write_store_file(
         store_dir,
@@ -277,11 +278,42 @@ def index_documents(
     )
 
 
-def build_index(docs_dir: str | Path, store_dir: str | Path, rcfg: RetrievalConfig) -> IndexStats:
-    """``domainllm index DOCS_DIR --store DIR``: load the folder's documents and update the store."""
+def _add_chunks(store: Any, chunks: list[Any]) -> None:
+    """Embed and add ``chunks`` in batches, with a progress bar on stderr when there are many."""
+    from tqdm.auto import tqdm
+
+    if len(chunks) >= _PROGRESS_FROM:
+        log.info("Embedding %d chunks into the knowledge base", len(chunks))
+    with tqdm(total=len(chunks), desc="embed", unit="chunk", disable=len(chunks) < _PROGRESS_FROM) as bar:
+        for first in range(0, len(chunks), _ADD_BATCH):
+            batch = chunks[first : first + _ADD_BATCH]
+            for chunk in batch:
+                chunk.metadata = _clean_metadata(chunk.metadata)
+            store.add_documents(batch, ids=[c.metadata["chunk_id"] for c in batch])
+            bar.update(len(batch))
+
+
+def _check_store_dir(store_dir: Path) -> None:
+    """A store path that exists must be a folder (Chroma would fail on a file with an OS error)."""
+    if store_dir.exists() and not store_dir.is_dir():
+        msg = (
+            f"The knowledge base path '{store_dir}' is a file, not a folder. Pass a folder (a new one, or one written "
+            "by 'domainllm index') with --store, or set retrieval.store_dir to one; the file is left as it is."
+        )
+        raise StoreError(msg)
+
+
+def build_index(
+    docs_dir: str | Path, store_dir: str | Path, rcfg: RetrievalConfig, docs_key: str = "docs_dir"
+) -> IndexStats:
+    """``domainllm index DOCS_DIR --store DIR``: load the folder's documents and update the store.
+
+    ``docs_key`` is what error messages call ``docs_dir`` (the CLI passes ``DOCS_DIR``).
+    """
     from domainllm.data.documents import load_documents
 
-    documents = load_documents(docs_dir)
+    _check_store_dir(Path(store_dir))  # before the documents are read: the cheap check first
+    documents = load_documents(docs_dir, key=docs_key)
     return index_documents(documents, store_dir, rcfg, source=str(docs_dir))
 
 
@@ -292,6 +324,7 @@ def build_index(docs_dir: str | Path, store_dir: str | Path, rcfg: RetrievalConf
 def open_store(store_dir: str | Path, rcfg: RetrievalConfig) -> Any:
     """The Chroma store in ``store_dir``, refusing one that is missing, unfinished or built with another embedder."""
     store_dir = Path(store_dir)
+    _check_store_dir(store_dir)
     info = _read_store_file(store_dir)
     fix = f"Build it with 'domainllm index DOCS_DIR --store {store_dir}'."
     if info is None:
