@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -42,9 +41,10 @@ from domainllm.benchmark.build import (
 from domainllm.benchmark.phases import PhaseTimer
 from domainllm.benchmark.prepare import RunInfo, open_given_run, prepare_run, prepare_store
 from domainllm.benchmark.resume import ArmStore, check_output_dir, clear_output_dir
+from domainllm.benchmark.strict import check_plan, check_results
 from domainllm.config import DomainConfig, config_fingerprint, config_to_dict
 from domainllm.data.records import QADataset, QARecord
-from domainllm.errors import EvalError
+from domainllm.errors import EvalError, Interrupted
 from domainllm.eval.predictions import ArmRun
 from domainllm.eval.results import Results
 from domainllm.fsio import atomic_write_json
@@ -66,22 +66,14 @@ def sample_questions(records: Sequence[QARecord], limit: int, seed: int) -> list
     return [records[i] for i in keep]
 
 
-def _cli_invocation() -> list[str] | None:
-    """The CLI's own arguments when compare was started from it (possibly after --debug / -v)."""
-    args = sys.argv[1:]
-    return args if "compare" in args[:4] else None
-
-
 def resume_command(run_dir: str | Path | None, output_dir: Path) -> str:
-    """The exact command that continues this comparison where it stopped."""
-    args = _cli_invocation()
-    if args is not None:
-        kept = [a for a in args if a not in ("--resume", "--overwrite")]
-        if "-o" not in kept and "--output-dir" not in kept:
-            kept += ["-o", str(output_dir)]
-        return "domainllm " + " ".join([*kept, "--resume"])
+    """The exact command that continues this comparison where it stopped (see :mod:`domainllm.invocation`)."""
+    from domainllm.invocation import resume_command as continuing
+
     run = f", run_dir={str(run_dir)!r}" if run_dir else ""
-    return f"domainllm.compare(cfg{run}, output_dir={str(output_dir)!r}, resume=True)"
+    return continuing(
+        "compare", output_dir, f"domainllm.compare(cfg{run}, output_dir={str(output_dir)!r}, resume=True)"
+    )
 
 
 def _split_source(cfg: DomainConfig, data: QADataset) -> str:
@@ -97,14 +89,12 @@ def _split_source(cfg: DomainConfig, data: QADataset) -> str:
 
 
 def _header(cfg: DomainConfig, records: list[QARecord], n_total: int, where: str, run_dir: Any) -> Results:
+    from domainllm.invocation import command_line
     from domainllm.versions import git_commit, library_versions
 
     seen = Counter("seen" if r.seen_in_train else "unseen" for r in records if r.seen_in_train is not None)
-    args = _cli_invocation()
-    command = (
-        "domainllm " + " ".join(args)
-        if args is not None
-        else ("domainllm.compare(cfg" + (f", run_dir={str(run_dir)!r}" if run_dir else "") + ")")
+    command = command_line() or (
+        "domainllm.compare(cfg" + (f", run_dir={str(run_dir)!r}" if run_dir else "") + ")"
     )
     return Results(
         status="running",
@@ -154,6 +144,7 @@ def _check(cfg: DomainConfig, run_dir: Any, out: Path, resume: bool, overwrite: 
         )
         raise EvalError(msg)
     given = open_given_run(run_dir) if run_dir is not None else None
+    check_plan(cfg, specs, extras, [str(run_dir)] if run_dir is not None else [])
     check_output_dir(out, resume, overwrite, resume_command(run_dir, out))
     return specs, extras, data, records, len(all_records), where, given
 
@@ -220,20 +211,22 @@ def compare(
             arm_store.save(run)
             done[plan.name] = run
     except BaseException as exc:  # Ctrl-C, SIGTERM, a model that does not load: say where it stopped
-        write_stopped(
-            results,
-            out,
-            timer,
-            exc,
-            [p.name for p in plans if p.name not in done],
-            resume_command(run_dir, out),
-        )
+        left = [p.name for p in plans if p.name not in done]
+        command = resume_command(run_dir, out)
+        write_stopped(results, out, timer, exc, left, command)
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Interrupted):
+            msg = (
+                f"the comparison stopped with {len(left)} arm(s) left ({', '.join(left)}); results.json says "
+                f"'interrupted' and the {len(done)} finished arm(s) are kept in {arm_store.dir}. Continue with: "
+                f"{command}"
+            )
+            raise Interrupted(msg) from exc
         raise
     if expert is None and previous is not None:  # every arm read back: the machine they ran on
         results.model, results.device = previous.model, previous.device
-    return finish(
-        results, cfg, records, data, [done[p.name] for p in plans], expert, runs, out, timer, started
-    )
+    finish(results, cfg, records, data, [done[p.name] for p in plans], expert, runs, out, timer, started)
+    check_results(cfg, results, out)
+    return out
 
 
 def _previous_results(out: Path) -> Results | None:

@@ -205,9 +205,3 @@ def write_stopped(
         atomic_write_text(out / "report.md", render_markdown(results))
     except Exception as write_exc:  # never mask the original exception
         log.error("Could not record the stop in %s: %s", out, write_exc)
-    if interrupted:
-        log.warning(
-            "Comparison interrupted; finished arms are kept in %s. Continue with:\n  %s",
-            out / "arms",
-            command,
-        )

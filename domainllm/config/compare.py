@@ -42,6 +42,8 @@ class CompareConfig:
     judge: str | None = None
     # Example questions shown in the report.
     n_examples: int = 5
+    # Fail (exit 2) when an arm is skipped or fails, or a given run is used by no arm; off = report them and exit 0. --strict sets it.
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not self.arms and not self.extra_arms:
