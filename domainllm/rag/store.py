@@ -203,7 +203,16 @@ def index_documents(
     chunking = {"chunk_size": rcfg.chunk_size, "chunk_overlap": rcfg.chunk_overlap}
     previous = _read_store_file(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
-    store = _chroma(store_dir, rcfg, embeddings, ident, create=True)
+    try:
+        store = _chroma(store_dir, rcfg, embeddings, ident, create=True)
+        store._collection.count()  # reads the database: a damaged one fails here, not halfway through
+    except Exception as exc:  # chromadb's InternalError for a damaged chroma.sqlite3, and its kin
+        msg = (
+            f"The knowledge base '{store_dir}' cannot be opened ({exc.__class__.__name__}: {' '.join(str(exc).split())}): "
+            "its Chroma files are damaged or from an incompatible chromadb. It can be rebuilt from the documents: "
+            "remove the folder (or pass another --store / retrieval.store_dir) and index again."
+        )
+        raise StoreError(msg) from exc
     rebuilt = False
     if previous is not None and (
         not _same_embedder(previous.get("embedding", {}), ident) or previous.get("chunking") != chunking

@@ -8,6 +8,7 @@ in ``results.errors`` and the Markdown and JSON are still written.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,9 +86,16 @@ def rerender(output_dir: str | Path) -> Results:
         )
         raise EvalError(msg)
     try:
-        results = Results.from_json(path)
-    except (ValueError, KeyError, TypeError) as exc:
-        msg = f"'{path}' is not a results.json this version can read ({exc.__class__.__name__}: {exc})."
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("arms"), dict) or "status" not in data:
+            msg = "it holds no comparison (a JSON object with 'status' and 'arms', as `domainllm compare` writes)"
+            raise ValueError(msg)
+        results = Results.from_dict(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        msg = (
+            f"'{path}' is not a results.json this version can read ({exc.__class__.__name__}: {exc}). Pass a "
+            "folder written by `domainllm compare`; nothing was re-rendered."
+        )
         raise EvalError(msg) from exc
     results.verdict = verdict(results) if results.arms else results.verdict
     if results.arms:
