@@ -340,7 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    with results_only_on_stdout(), running_cli_command(args.command, argv), _stop_signals() as stopped:
+    # chat is a conversation, not a job with state to record: SIGTERM ends it as it ends any program
+    # (its Ctrl-C already stops the answer being streamed).
+    stops = (signal.SIGINT,) if args.command == "chat" else (signal.SIGINT, signal.SIGTERM)
+    with results_only_on_stdout(), running_cli_command(args.command, argv), _stop_signals(stops) as stopped:
         _setup_logging(args.verbose)
         try:
             return _run(handler, args, stopped)
@@ -349,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _stop_signals() -> Iterator[list[int]]:
+def _stop_signals(signals: Sequence[int]) -> Iterator[list[int]]:
     """SIGTERM stops a command as Ctrl-C does: both raise ``KeyboardInterrupt`` in the main thread, once.
 
     A scheduler, ``kill`` or a container stop sends SIGTERM, whose default ends Python without running
@@ -357,13 +360,14 @@ def _stop_signals() -> Iterator[list[int]]:
     first SIGINT or SIGTERM raises ``KeyboardInterrupt`` (training and compare record ``interrupted``
     and the resume command); a second SIGTERM ends the process at once, a second Ctrl-C interrupts
     again, as in plain Python. A signal the parent set to be ignored (``nohup``, a background job)
-    stays ignored. Yields a list that receives the number of the signal that stopped the command.
+    stays ignored. ``signals``: the signals handled so. Yields a list that receives the number of the
+    signal that stopped the command.
     """
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
         yield received
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def stop(signum: int, frame: object) -> None:
         received.append(signum)

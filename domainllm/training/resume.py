@@ -92,8 +92,8 @@ def _data_changes(manifest: dict[str, Any], cfg: DomainConfig, data: QADataset) 
     return changes
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
+def _show(key: str, value: Any) -> str:
+    text = str(value) if key.startswith("data: ") else repr(value)  # data: already in words
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -118,7 +118,7 @@ def check_resume(
     refused = {k: v for k, v in changes.items() if k not in RESUMABLE_KEYS}
     if refused:
         listed = ", ".join(
-            f"{key} ({_show(old)} -> {_show(new)})" for key, old, new in ((k, *v) for k, v in refused.items())
+            f"{key} ({_show(key, old)} -> {_show(key, new)})" for key, (old, new) in refused.items()
         )
         own = f"domainllm train --config {run.config_path} --output-dir {run.path} --resume"
         msg = (
