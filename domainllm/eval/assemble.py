@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 from domainllm.config import CompareConfig
 from domainllm.data.records import QARecord
+from domainllm.eval.baselines import compute_baselines
 from domainllm.eval.metrics import MAIN_METRIC
 from domainllm.eval.predictions import ArmRun
 from domainllm.eval.results import ArmResult, Baselines, Costs, Example, PairTest, Results, Summary
 from domainllm.eval.scoring import (
     EmbeddingScorer,
     add_embedding_similarity,
-    compute_baselines,
     loglik_choice_correct,
     retrieval_recall,
     score_records,

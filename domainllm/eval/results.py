@@ -211,7 +211,7 @@ class Baselines:
 
     @classmethod
     def from_scores(cls, data: dict[str, Any]) -> Baselines:
-        """From :func:`domainllm.eval.scoring.compute_baselines`'s dict."""
+        """From :func:`domainllm.eval.baselines.compute_baselines`'s dict."""
         if not data:
             return cls()
         by_type = {
