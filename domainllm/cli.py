@@ -109,12 +109,38 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     )
 
 
+def _run_args(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """``--run PATH`` (the default run) and ``--run NAME=PATH`` (named runs) -> (default, {name: path})."""
+    from domainllm.config.compare import RUN_NAME
+
+    default: str | None = None
+    named: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and RUN_NAME.fullmatch(name) and path:
+            named[name] = path
+        elif default is None:
+            default = value
+        else:
+            from domainllm.errors import ConfigError
+
+            msg = f"--run is given two unnamed runs ('{default}' and '{value}'). Name them: --run NAME=PATH."
+            raise ConfigError(msg)
+    return default, named
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     from domainllm.benchmark.comparison import compare
 
+    run_dir, runs = _run_args(args.run)
     out = compare(
-        cfg, run_dir=args.run, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite
+        cfg,
+        run_dir=run_dir,
+        output_dir=args.output_dir,
+        runs=runs,
+        resume=args.resume,
+        overwrite=args.overwrite,
     )
     from domainllm.eval.results import Results
     from domainllm.report.console import print_results
@@ -244,7 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p)
     p.add_argument("--output-dir", "-o", metavar="DIR", help="report folder (default: compare.output_dir)")
-    p.add_argument("--run", metavar="RUN_DIR", help="reuse this training run instead of training")
+    p.add_argument(
+        "--run",
+        metavar="[NAME=]RUN_DIR",
+        action="append",
+        default=[],
+        help="reuse this training run instead of training; NAME=RUN_DIR (repeatable) compares several "
+        "runs on one base, as arms finetuned@NAME and finetuned_rag@NAME",
+    )
     p.add_argument(
         "--resume",
         action="store_true",

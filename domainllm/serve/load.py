@@ -66,6 +66,11 @@ class DomainExpert:
         self.context_length = model_context_length(model, tokenizer)
         self._lock = threading.RLock()
         self._pipeline: Any = None
+        # name -> (run_dir, adapter_path, system_prompt) of every adapter loaded on this base; PEFT
+        # calls a single adapter "default" (domainllm.serve.adapters loads several under run names).
+        self.adapters: dict[str, tuple[Path | None, str, str | None]] = (
+            {"default": (run_dir, adapter_path, system_prompt)} if adapter_path else {}
+        )
 
     def __repr__(self) -> str:
         what = "merged" if self.merged else ("adapter" if self.has_adapter else "base only")
@@ -80,6 +85,16 @@ class DomainExpert:
     def is_finetuned(self) -> bool:
         """True when the model answers as the fine-tuned expert (adapter attached or merged in)."""
         return self.has_adapter or self.merged
+
+    def set_adapter(self, name: str) -> None:
+        """Make run ``name``'s adapter the active one, with the system prompt that run was trained with."""
+        if name not in self.adapters:
+            msg = f"No adapter named '{name}' is loaded; loaded: {', '.join(self.adapters) or 'none'}."
+            raise ModelError(msg)
+        with self._lock:
+            if len(self.adapters) > 1:
+                self.model.set_adapter(name)
+            self.run_dir, self.adapter_path, self.system_prompt = self.adapters[name]
 
     @contextlib.contextmanager
     def adapter_enabled(self, enabled: bool = True) -> Iterator[None]:
@@ -292,13 +307,22 @@ def _check_base_matches(trained: list[str], configured: str, resolved: str, wher
     raise ModelError(msg)
 
 
-def _attach_adapter(base: Any, adapter_dir: str, trained: str, configured: str) -> Any:
+def _attach_adapter(
+    base: Any, adapter_dir: str, trained: str, configured: str, name: str | None = None
+) -> Any:
+    """``base`` with the adapter attached (a PeftModel); a PeftModel ``base`` gets it as adapter ``name``."""
     from peft import PeftModel
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            model = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
+            if isinstance(base, PeftModel):
+                base.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
+                model = base
+            else:
+                model = PeftModel.from_pretrained(
+                    base, adapter_dir, adapter_name=name or "default", is_trainable=False
+                )
     except (RuntimeError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else exc.__class__.__name__
         msg = (
