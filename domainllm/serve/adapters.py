@@ -40,13 +40,13 @@ def check_same_base(runs: Mapping[str, str | Path], config: DomainConfig) -> Non
     refuse a mismatched run before it trains or loads anything.
     """
     from domainllm.defaults import resolve_model
-    from domainllm.serve.load import _check_base_matches, _trained_base_names
+    from domainllm.serve.bases import check_base_matches, trained_base_names
 
     opened = _open(runs)
     resolved = resolve_model(config.model.name_or_path, config.model.revision)
     for run in opened.values():
-        trained = _trained_base_names(run, run.adapter_dir)
-        _check_base_matches(trained, config.model.name_or_path, resolved, str(run.path))
+        trained = trained_base_names(run, run.adapter_dir)
+        check_base_matches(trained, config.model.name_or_path, resolved, str(run.path))
 
 
 def load_runs(runs: Mapping[str, str | Path], config: DomainConfig | None = None) -> DomainExpert:
@@ -59,12 +59,8 @@ def load_runs(runs: Mapping[str, str | Path], config: DomainConfig | None = None
     """
     from domainllm.defaults import resolve_model
     from domainllm.modeling import load_base_model
-    from domainllm.serve.load import (
-        DomainExpert,
-        _attach_adapter,
-        _check_base_matches,
-        _trained_base_names,
-    )
+    from domainllm.serve.bases import check_base_matches, trained_base_names
+    from domainllm.serve.load import DomainExpert, _attach_adapter
 
     opened = _open(runs)
     first = next(iter(opened.values()))
@@ -72,8 +68,8 @@ def load_runs(runs: Mapping[str, str | Path], config: DomainConfig | None = None
     resolved = resolve_model(cfg.model.name_or_path, cfg.model.revision)
     trained = {}
     for name, run in opened.items():
-        trained[name] = _trained_base_names(run, run.adapter_dir)
-        _check_base_matches(trained[name], cfg.model.name_or_path, resolved, str(run.path))
+        trained[name] = trained_base_names(run, run.adapter_dir)
+        check_base_matches(trained[name], cfg.model.name_or_path, resolved, str(run.path))
     has_tokenizer = (first.adapter_dir / "tokenizer_config.json").is_file()
     loaded = load_base_model(
         cfg.model, cfg.quantization, tokenizer_path=str(first.adapter_dir) if has_tokenizer else None
