@@ -28,13 +28,11 @@ stderr, next to the logs, warnings and progress bars, and the handlers write the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from domainllm.errors import DomainLLMError, Interrupted
 from domainllm.ui import print_result, results_console, results_only_on_stdout, results_stream
@@ -128,14 +126,40 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     )
 
 
+def _run_args(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
+    """``--run PATH`` (the default run) and ``--run NAME=PATH`` (named runs) -> (default, {name: path})."""
+    from domainllm.config.compare import RUN_NAME
+
+    default: str | None = None
+    named: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if sep and RUN_NAME.fullmatch(name) and path:
+            named[name] = path
+        elif default is None:
+            default = value
+        else:
+            from domainllm.errors import ConfigError
+
+            msg = f"--run is given two unnamed runs ('{default}' and '{value}'). Name them: --run NAME=PATH."
+            raise ConfigError(msg)
+    return default, named
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     if args.strict:
         args.overrides = [*args.overrides, "compare.strict=true"]
     cfg = _load_config(args)
     from domainllm.benchmark.comparison import compare
 
+    run_dir, runs = _run_args(args.run)
     out = compare(
-        cfg, run_dir=args.run, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite
+        cfg,
+        run_dir=run_dir,
+        output_dir=args.output_dir,
+        runs=runs,
+        resume=args.resume,
+        overwrite=args.overwrite,
     )
     from domainllm.eval.results import Results
     from domainllm.report.console import arms_summary, print_results
@@ -269,7 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p)
     p.add_argument("--output-dir", "-o", metavar="DIR", help="report folder (default: compare.output_dir)")
-    p.add_argument("--run", metavar="RUN_DIR", help="reuse this training run instead of training")
+    p.add_argument(
+        "--run",
+        metavar="[NAME=]RUN_DIR",
+        action="append",
+        default=[],
+        help="reuse this training run instead of training; NAME=RUN_DIR (repeatable) compares several "
+        "runs on one base, as arms finetuned@NAME and finetuned_rag@NAME",
+    )
     p.add_argument(
         "--resume",
         action="store_true",
@@ -334,7 +365,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from domainllm.invocation import running_cli_command
+    from domainllm.invocation import running_cli_command, stop_signals
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -343,46 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # chat is a conversation, not a job with state to record: SIGTERM ends it as it ends any program
     # (its Ctrl-C already stops the answer being streamed).
     stops = (signal.SIGINT,) if args.command == "chat" else (signal.SIGINT, signal.SIGTERM)
-    with results_only_on_stdout(), running_cli_command(args.command, argv), _stop_signals(stops) as stopped:
+    with results_only_on_stdout(), running_cli_command(args.command, argv), stop_signals(stops) as stopped:
         _setup_logging(args.verbose)
         try:
             return _run(handler, args, stopped)
         finally:
             logging.captureWarnings(False)  # main() also runs in-process (tests, notebooks)
-
-
-@contextlib.contextmanager
-def _stop_signals(signals: Sequence[int]) -> Iterator[list[int]]:
-    """SIGTERM stops a command as Ctrl-C does: both raise ``KeyboardInterrupt`` in the main thread, once.
-
-    A scheduler, ``kill`` or a container stop sends SIGTERM, whose default ends Python without running
-    any cleanup, so a run would be left marked ``running`` with no word on how to continue. Here the
-    first SIGINT or SIGTERM raises ``KeyboardInterrupt`` (training and compare record ``interrupted``
-    and the resume command); a second SIGTERM ends the process at once, a second Ctrl-C interrupts
-    again, as in plain Python. A signal the parent set to be ignored (``nohup``, a background job)
-    stays ignored. ``signals``: the signals handled so. Yields a list that receives the number of the
-    signal that stopped the command.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
-        yield received
-        return
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def stop(signum: int, frame: object) -> None:
-        received.append(signum)
-        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
-        raise KeyboardInterrupt
-
-    for sig, before in previous.items():
-        if before not in (signal.SIG_IGN, None):
-            signal.signal(sig, stop)
-    try:
-        yield received
-    finally:
-        for sig, before in previous.items():
-            if before is not None:
-                signal.signal(sig, before)
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, stopped: list[int]) -> int:
@@ -405,20 +402,7 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace,
     except Exception as exc:  # the last resort: one paragraph, not a traceback
         if args.debug:
             raise
-        print(_unexpected(exc, args.command), file=sys.stderr)
+        from domainllm.invocation import unexpected_error
+
+        print(unexpected_error(exc, args.command), file=sys.stderr)
         return 1
-
-
-def _unexpected(exc: Exception, command: str) -> str:
-    """One paragraph for an exception domainllm did not anticipate (exit 1; --debug shows the traceback)."""
-    text = " ".join(str(exc).split())
-    text = (text[:400] + " ...") if len(text) > 400 else text
-    kind = type(exc).__qualname__
-    if type(exc).__module__ not in ("builtins", "__main__"):
-        kind = f"{type(exc).__module__}.{kind}"
-    return (
-        f"error: unexpected {kind} in 'domainllm {command}'"
-        f"{': ' + text if text else ''}. domainllm has no explanation for this error: it may be a bug, or a "
-        f"library or file failing in a way it does not recognise. Run the same command with --debug for the "
-        "traceback, and report it if the cause is not in your input."
-    )

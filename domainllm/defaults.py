@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from domainllm.errors import ModelError
-from domainllm.fsio import temp_dir_beside, umask_modes
+from domainllm.fsio import replace_dir, temp_dir_beside
 
 __all__ = [
     "DEFAULT_EMBEDDER_NAME",
@@ -128,10 +128,7 @@ def default_model_dir() -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / _CONVERTED_MARKER).write_text(f"converted from {gguf}\n", encoding="utf-8")
-        if target.exists():  # a stale, unmarked folder from an older interrupted run
-            shutil.rmtree(target)
-        umask_modes(tmp)  # mkdtemp's 0700 and safetensors' 0600 -> what mkdir/open give
-        os.replace(tmp, target)
+        replace_dir(tmp, target)  # an existing target is a stale, unmarked folder from an interrupted run
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if (target / _CONVERTED_MARKER).is_file():  # another process won the race

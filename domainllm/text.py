@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["normalize_text", "parse_number"]
+__all__ = ["find_sublist", "letter_index", "normalize_text", "parse_number", "tokens"]
 
 # --------------------------------------------------------------------------------------------------
 # Normalisation
@@ -86,6 +87,23 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def tokens(text: str) -> list[str]:
+    """The normalised word tokens of ``text`` (what every token metric compares)."""
+    return normalize_text(text).split()
+
+
+def find_sublist(haystack: Sequence[str], needle: Sequence[str]) -> int:
+    """Start index of the first contiguous occurrence of ``needle`` in ``haystack``, or -1."""
+    n, m = len(haystack), len(needle)
+    if m == 0 or m > n:
+        return -1
+    first = needle[0]
+    for i in range(n - m + 1):
+        if haystack[i] == first and list(haystack[i : i + m]) == list(needle):
+            return i
+    return -1
+
+
 # --------------------------------------------------------------------------------------------------
 # Numbers
 # --------------------------------------------------------------------------------------------------
@@ -140,3 +158,11 @@ def parse_number(text: str) -> float | None:
     if word is not None:
         return _NUMBER_WORDS[word.group(1).lower()]
     return None
+
+
+def letter_index(letter: str, n_options: int) -> int | None:
+    """The option index a single letter names ("B" or "b" -> 1), or None when it names no option."""
+    if len(letter) != 1 or not letter.isalpha():
+        return None
+    idx = ord(letter.upper()) - ord("A")
+    return idx if 0 <= idx < n_options else None

@@ -189,15 +189,17 @@ def build_arm(
             return extra_arm(plan.name, system, template, cfg.generation.max_new_tokens)
         spec = plan.spec
         assert spec is not None
-        chain = build_chain(spec, expert, retriever=retriever, return_sources=True)
-        k = (spec.k or cfg.retrieval.k) if spec.uses_retrieval else None
-        lengths = _prompt_lengths(build_prompt_chain(spec, expert, retriever), expert.tokenizer)
         activate = None
         if plan.run is not None and hasattr(expert, "set_adapter"):
             run_name = plan.run
 
             def activate() -> None:
                 expert.set_adapter(run_name)
+
+            activate()  # before the chain is built: it reads the run's system prompt from the expert
+        chain = build_chain(spec, expert, retriever=retriever, return_sources=True)
+        k = (spec.k or cfg.retrieval.k) if spec.uses_retrieval else None
+        lengths = _prompt_lengths(build_prompt_chain(spec, expert, retriever), expert.tokenizer)
 
         return Arm(
             plan.name,

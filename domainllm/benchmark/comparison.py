@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from domainllm.benchmark.build import (
     plan_arms,
 )
 from domainllm.benchmark.phases import PhaseTimer
-from domainllm.benchmark.prepare import RunInfo, open_given_run, prepare_run, prepare_store
+from domainllm.benchmark.prepare import RunInfo, plan_runs, prepare_runs, prepare_store
 from domainllm.benchmark.resume import ArmStore, check_output_dir, clear_output_dir
 from domainllm.benchmark.strict import check_plan, check_results
 from domainllm.config import DomainConfig, config_fingerprint, config_to_dict
@@ -119,7 +119,14 @@ def _header(cfg: DomainConfig, records: list[QARecord], n_total: int, where: str
     )
 
 
-def _check(cfg: DomainConfig, run_dir: Any, out: Path, resume: bool, overwrite: bool) -> tuple:
+def _check(
+    cfg: DomainConfig,
+    run_dir: Any,
+    runs: Mapping[str, str | Path],
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+) -> tuple:
     """Everything that can be refused is refused here, before any model is loaded or any file written."""
     from domainllm.data import load_domain
     from domainllm.eval.scoring import check_records
@@ -143,10 +150,15 @@ def _check(cfg: DomainConfig, run_dir: Any, out: Path, resume: bool, overwrite: 
             "those arms from compare.arms."
         )
         raise EvalError(msg)
-    given = open_given_run(run_dir) if run_dir is not None else None
-    check_plan(cfg, specs, extras, [str(run_dir)] if run_dir is not None else [])
+    sources = plan_runs(cfg, data, run_dir, runs, needed=any(s.adapter for s in specs.values()))
+    check_plan(
+        cfg,
+        specs,
+        extras,
+        [_run_label(n, s) for n, s in sources.items() if s.given is not None or s.recipe is not None],
+    )
     check_output_dir(out, resume, overwrite, resume_command(run_dir, out))
-    return specs, extras, data, records, len(all_records), where, given
+    return specs, extras, data, records, len(all_records), where, sources
 
 
 def compare(
@@ -154,13 +166,16 @@ def compare(
     run_dir: str | Path | None = None,
     output_dir: str | Path | None = None,
     *,
+    runs: Mapping[str, str | Path] | None = None,
     resume: bool = False,
     overwrite: bool = False,
 ) -> Path:
     """Run the comparison configured by ``cfg.compare`` and return the report folder.
 
-    ``run_dir`` reuses a finished training run instead of training; ``output_dir`` overrides
-    ``compare.output_dir``. ``resume`` continues an interrupted comparison in that folder (finished
+    ``run_dir`` reuses a finished training run instead of training; ``runs`` adds finished runs by
+    name (``{"raft": "runs/dental-raft"}``, like ``compare.runs``), each giving ``<arm>@<name>``
+    adapter arms; ``compare.recipes`` adds runs this comparison trains. All runs' adapters share one
+    base in memory. ``output_dir`` overrides ``compare.output_dir``. ``resume`` continues an interrupted comparison in that folder (finished
     arms are read back, not run again; a finished comparison is re-scored and re-rendered);
     ``overwrite`` replaces a previous comparison there. Raises :class:`EvalError` for an unknown arm,
     an empty split, an unscorable question or an occupied output folder before anything is loaded.
@@ -171,24 +186,27 @@ def compare(
     out = Path(output_dir or cfg.compare.output_dir).expanduser().resolve()
     timer = PhaseTimer()
     with timer("check: arms, data and questions"):
-        specs, extras, data, records, n_total, where, given = _check(cfg, run_dir, out, resume, overwrite)
+        specs, extras, data, records, n_total, where, sources = _check(
+            cfg, run_dir, runs or {}, out, resume, overwrite
+        )
 
-    runs: dict[str, RunInfo] = {}
-    if any(s.adapter for s in specs.values()):
-        with timer("prepare: reuse run" if given else "prepare: train or reuse run"):
-            runs["default"] = prepare_run(cfg, data, given)
+    prepared: dict[str, RunInfo] = {}
+    if any(s.adapter for s in specs.values()) and sources:
+        every_given = all(s.given is not None for s in sources.values())
+        with timer("prepare: reuse run" if every_given else "prepare: train or reuse run"):
+            prepared = prepare_runs(cfg, data, sources)
     store, store_info = None, None
     if any(s.uses_retrieval for s in specs.values()):
         with timer("prepare: knowledge base"):
             store, store_info = prepare_store(cfg, data)
-    plans = plan_arms(cfg, specs, extras, records, data, {name: info.path for name, info in runs.items()})
+    plans = plan_arms(cfg, specs, extras, records, data, {name: info.path for name, info in prepared.items()})
 
     if overwrite:
         clear_output_dir(out)
     previous = _previous_results(out) if resume else None
     results = _header(cfg, records, n_total, where, run_dir)
     results.store = store_info
-    results.runs = {name: info.describe() for name, info in runs.items()}
+    results.runs = {name: info.describe() for name, info in prepared.items()}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", results.to_dict())
     arm_store = ArmStore(out)
@@ -206,7 +224,7 @@ def compare(
                 arm_store.dir,
                 ", ".join(done),
             )
-        expert = _load_expert(cfg, runs, plans, done, timer)
+        expert = _load_expert(cfg, prepared, plans, done, timer)
         for plan, run in _run_arms(cfg, plans, done, expert, store, records, data, timer):
             arm_store.save(run)
             done[plan.name] = run
@@ -224,9 +242,16 @@ def compare(
         raise
     if expert is None and previous is not None:  # every arm read back: the machine they ran on
         results.model, results.device = previous.model, previous.device
-    finish(results, cfg, records, data, [done[p.name] for p in plans], expert, runs, out, timer, started)
+    finish(results, cfg, records, data, [done[p.name] for p in plans], expert, prepared, out, timer, started)
     check_results(cfg, results, out)
     return out
+
+
+def _run_label(name: str, source: Any) -> str:
+    """How a planned run is named to the user: the --run path, NAME=PATH, or the recipe."""
+    if source.given is not None:
+        return str(source.given.path) if name == "default" else f"{name}={source.given.path}"
+    return f"compare.recipes.{name}"
 
 
 def _previous_results(out: Path) -> Results | None:
@@ -248,10 +273,13 @@ def _load_expert(
     if not any(p.kind == "local" and p.name not in done for p in plans):
         return None
     with timer("load model"):
-        from domainllm.serve import load_expert
+        from domainllm.serve import load_expert, load_runs
 
-        run = runs.get("default")
-        return load_expert(run_dir=run.path, config=None) if run else load_expert(config=cfg)
+        if list(runs) == ["default"]:  # one run: served with its own config, as `chat` serves it
+            return load_expert(run_dir=runs["default"].path, config=None)
+        if runs:  # several runs: one base (the comparison's model), each adapter under its run's name
+            return load_runs({name: info.path for name, info in runs.items()}, config=cfg)
+        return load_expert(config=cfg)
 
 
 def _run_arms(cfg, plans, done, expert, store, records, data, timer):

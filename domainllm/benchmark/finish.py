@@ -53,14 +53,26 @@ def _run_train_records(info: RunInfo, cfg: DomainConfig, data: QADataset) -> Seq
     return load_domain(run_cfg.data, run_cfg.base_dir).train
 
 
-def _leakage(
-    info: RunInfo, cfg: DomainConfig, data: QADataset, records: Sequence[QARecord]
-) -> dict[str, Any]:
-    """Near-duplicates between a run's training questions and the evaluated ones (token Jaccard >= 0.8)."""
+def _check_run_data(
+    results: Results,
+    name: str,
+    info: RunInfo,
+    cfg: DomainConfig,
+    data: QADataset,
+    records: Sequence[QARecord],
+) -> None:
+    """A run's training set against the evaluated questions: leakage, facts covered, rows by source."""
+    from collections import Counter
+
     from domainllm.data import leakage_report
+    from domainllm.eval.coverage import fact_coverage
 
     train = _run_train_records(info, cfg, data)
-    return leakage_report(train, {cfg.compare.split: records}).to_dict()
+    results.leakage[name] = leakage_report(train, {cfg.compare.split: records}).to_dict()
+    results.coverage[name] = fact_coverage(train, records)
+    sources = Counter(str(r.meta.get("source") or "original") for r in train)
+    if name in results.runs:
+        results.runs[name]["train_rows"] = {"n": len(train), "by_source": dict(sorted(sources.items()))}
 
 
 def _model_info(expert: Any, cfg: DomainConfig, results: Results) -> None:
@@ -154,10 +166,12 @@ def finish(
                 )
         _step(results, "training costs", lambda: _add_training_costs(results, runs))
         for name, info in runs.items():
-            check = _step(
-                results, f"leakage check ({name})", lambda info=info: _leakage(info, cfg, data, records)
+            results.leakage[name], results.coverage[name] = {}, {}
+            _step(
+                results,
+                f"leakage check ({name})",
+                lambda name=name, info=info: _check_run_data(results, name, info, cfg, data, records),
             )
-            results.leakage[name] = check or {}
     with timer("report"):
         results.verdict = _step(results, "verdict", lambda: verdict(results)) or []
         write_artifacts(results, out, prediction_rows(records, arm_runs, scores))

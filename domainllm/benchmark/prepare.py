@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from domainllm.config import DomainConfig, config_fingerprint
+from domainllm.config import DomainConfig, config_fingerprint, config_to_dict
 from domainllm.data.records import QADataset, documents_sha256, records_sha256
 from domainllm.errors import EvalError
 from domainllm.rundir import STATUS_COMPLETE, RunDir
 
-__all__ = ["RunInfo", "open_given_run", "prepare_run", "prepare_store", "stale_reason"]
+__all__ = [
+    "RunInfo",
+    "RunSource",
+    "open_given_run",
+    "plan_runs",
+    "prepare_run",
+    "prepare_runs",
+    "prepare_store",
+    "stale_reason",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,8 @@ class RunInfo:
     reused: bool
     note: str
     manifest: dict[str, Any] = field(default_factory=dict)
+    # The recipe's overrides (compare.recipes) when this comparison trained or reused it as a recipe.
+    recipe: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         """What results.json records about the run (training facts, not the whole manifest)."""
@@ -51,7 +63,19 @@ class RunInfo:
             "note": self.note,
             "fingerprint": self.manifest.get("fingerprint"),
             "training": {k: self.manifest[k] for k in keys if k in self.manifest},
+            **({"recipe": self.recipe} if self.recipe is not None else {}),
         }
+
+
+@dataclass
+class RunSource:
+    """Where one run of the comparison comes from: a finished run given to it, or a config to train."""
+
+    name: str
+    given: RunDir | None = None
+    cfg: DomainConfig | None = None  # the recipe's (or the comparison's) config, when it trains
+    data: QADataset | None = None  # that config's data, loaded once by the check phase
+    recipe: dict[str, Any] | None = None
 
 
 def stale_reason(manifest: dict[str, Any], cfg: DomainConfig, data: QADataset) -> str | None:
@@ -139,6 +163,73 @@ def prepare_run(cfg: DomainConfig, data: QADataset, given: RunDir | None, name: 
         "finished run, or remove one of those folders yourself."
     )
     raise EvalError(msg)
+
+
+def plan_runs(
+    cfg: DomainConfig,
+    data: QADataset,
+    run_dir: str | Path | None,
+    runs: Mapping[str, str | Path],
+    needed: bool,
+) -> dict[str, RunSource]:
+    """Every run the adapter arms use, checked before anything is trained or loaded, in order.
+
+    Given runs first (``run_dir`` is the one called "default"; ``compare.runs`` then ``runs``, the
+    latter winning for a name both give), then ``compare.recipes``; with none of these and adapter
+    arms to run (``needed``), the comparison's own config as the "default" run. Opens every given
+    run (a broken one fails here), loads each recipe's data when it differs from the comparison's,
+    and refuses runs on another base model when several runs share it.
+    """
+    from domainllm.config.recipes import recipe_config
+    from domainllm.resources import resolve_path
+
+    given: dict[str, str | Path] = {}
+    if run_dir is not None:
+        given["default"] = run_dir
+    for name, path in cfg.compare.runs.items():
+        given[name] = resolve_path(path, cfg.base_dir, f"compare.runs.{name}")
+    given.update(runs)
+    clash = sorted(set(given) & set(cfg.compare.recipes))
+    if clash:
+        msg = (
+            f"The run name '{clash[0]}' is given as a finished run (--run / compare.runs) and as a recipe "
+            "(compare.recipes). Give each run one name."
+        )
+        raise EvalError(msg)
+    sources = {name: RunSource(name, given=open_given_run(path)) for name, path in given.items()}
+    base = config_to_dict(cfg)["data"]
+    for name in cfg.compare.recipes:
+        rcfg = recipe_config(cfg, name)
+        if config_to_dict(rcfg)["data"] == base:
+            rdata = data
+        else:
+            from domainllm.data import load_domain
+
+            rdata = load_domain(rcfg.data, rcfg.base_dir)
+        sources[name] = RunSource(name, cfg=rcfg, data=rdata, recipe=dict(cfg.compare.recipes[name]))
+    if not sources and needed:
+        sources["default"] = RunSource("default", cfg=cfg, data=data)
+    named_given = {n: s.given.path for n, s in sources.items() if s.given is not None}
+    if named_given and (len(sources) > 1 or "default" not in named_given):
+        from domainllm.serve.adapters import check_same_base
+
+        check_same_base(named_given, cfg)  # one base in memory for every run
+    return sources
+
+
+def prepare_runs(cfg: DomainConfig, data: QADataset, sources: Mapping[str, RunSource]) -> dict[str, RunInfo]:
+    """Each planned run reused (given), or trained / resumed / reused by fingerprint (a recipe)."""
+    runs: dict[str, RunInfo] = {}
+    for name, source in sources.items():
+        if source.given is not None and name != "default":
+            runs[name] = _reuse(name, source.given, f"reusing run {source.given.path} (given as '{name}')")
+        elif source.given is not None:
+            runs[name] = prepare_run(cfg, data, source.given, name)
+        else:
+            assert source.cfg is not None and source.data is not None
+            info = prepare_run(source.cfg, source.data, None, name)
+            runs[name] = dataclasses.replace(info, recipe=source.recipe)
+    return runs
 
 
 def prepare_store(cfg: DomainConfig, data: QADataset) -> tuple[Any, dict[str, Any]]:

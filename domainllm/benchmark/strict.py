@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def check_plan(
     cfg: DomainConfig, specs: Mapping[str, Any], extras: Mapping[str, str | None], given_runs: Sequence[str]
 ) -> None:
-    """Before anything runs: extra arms that will be skipped and given runs no arm uses.
+    """Before anything runs: extra arms that will be skipped and given runs (or recipes) no arm uses.
 
     Warns about each (the skipped extra arms are already warned about where they are checked);
     with ``compare.strict`` raises :class:`EvalError` naming them all.
@@ -35,8 +35,9 @@ def check_plan(
     problems = [f"extra arm '{name}' cannot run ({reason})" for name, reason in extras.items() if reason]
     if given_runs and not any(getattr(s, "adapter", False) for s in specs.values()):
         unused = (
-            f"--run {', '.join(map(str, given_runs))} is given, but no arm uses a fine-tuned run "
-            f"(compare.arms: {', '.join(specs) or 'none'})"
+            f"{'the run' if len(given_runs) == 1 else 'the runs'} {', '.join(map(str, given_runs))} "
+            f"(--run / compare.runs / compare.recipes) {'is' if len(given_runs) == 1 else 'are'} given, but no "
+            f"arm uses a fine-tuned run (compare.arms: {', '.join(specs) or 'none'})"
         )
         problems.append(unused)
         if not cfg.compare.strict:

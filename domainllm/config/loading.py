@@ -80,6 +80,8 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``key`` and the expected type."""
+    if tp is Any:  # free-form values (a recipe's overrides), checked where they are applied
+        return value
     origin = typing.get_origin(tp)
     if origin is Literal:
         allowed = typing.get_args(tp)
@@ -114,10 +116,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(msg)
         return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
+        if value is None:  # `recipe:` with nothing after it means an empty mapping
+            return {}
         if not isinstance(value, Mapping):
             msg = f"Config key '{key}' is {value!r}; expected a mapping like {{question: query}}."
             raise ConfigError(msg)
-        return {str(k): str(v) for k, v in value.items()}
+        value_tp = typing.get_args(tp)[1] if typing.get_args(tp) else str
+        if value_tp is str:
+            return {str(k): str(v) for k, v in value.items()}
+        return {str(k): _coerce(v, value_tp, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if tp is bool:
@@ -193,8 +200,11 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 def config_from_dict(data: Mapping[str, Any] | None, base_dir: str | Path = ".") -> DomainConfig:
     """Build and validate a DomainConfig from nested plain data (a parsed YAML file)."""
-    cfg = _build(DomainConfig, dict(data or {}), "")
-    return dataclasses.replace(cfg, base_dir=str(base_dir))
+    from domainllm.config.recipes import check_recipes
+
+    cfg = dataclasses.replace(_build(DomainConfig, dict(data or {}), ""), base_dir=str(base_dir))
+    check_recipes(cfg)
+    return cfg
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

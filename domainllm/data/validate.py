@@ -22,7 +22,7 @@ from typing import Any
 
 from domainllm.data.records import ANSWER_TYPES, DEFAULT_LABELS, QARecord
 from domainllm.errors import DataError
-from domainllm.text import normalize_text, parse_number
+from domainllm.text import letter_index, normalize_text, parse_number
 
 __all__ = [
     "KNOWN_FIELDS",
@@ -176,12 +176,8 @@ def _bool(value: Any) -> bool | str | None:
 
 
 def _letter_index(value: str, n_options: int) -> int | None:
-    text = value.strip().rstrip(".)").strip()
-    if len(text) == 1 and text.isalpha():
-        index = ord(text.upper()) - ord("A")
-        if 0 <= index < n_options:
-            return index
-    return None
+    """An answer written as an option letter ("B", "b.", "C)") -> its index."""
+    return letter_index(value.strip().rstrip(".)").strip(), n_options)
 
 
 def record_from_row(

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 from domainllm.config import CompareConfig
 from domainllm.data.records import QARecord
+from domainllm.eval.baselines import compute_baselines
 from domainllm.eval.metrics import MAIN_METRIC
 from domainllm.eval.predictions import ArmRun
 from domainllm.eval.results import ArmResult, Baselines, Costs, Example, PairTest, Results, Summary
 from domainllm.eval.scoring import (
     EmbeddingScorer,
     add_embedding_similarity,
-    compute_baselines,
     loglik_choice_correct,
     retrieval_recall,
     score_records,
@@ -27,7 +27,7 @@ from domainllm.eval.scoring import (
 )
 from domainllm.eval.stats import pairwise_tests
 
-__all__ = ["assemble_results", "prediction_rows", "score_runs"]
+__all__ = ["assemble_results", "planned_pairs", "prediction_rows", "score_runs", "spec_name"]
 
 Scores = dict[str, list[dict[str, float]]]
 
@@ -126,12 +126,61 @@ def _examples(
     ]
 
 
-def _pair_tests(correct: dict[str, list[float]], idx: Sequence[int] | None, seed: int) -> list[PairTest]:
+def spec_name(run: ArmRun) -> str:
+    """The chain spec an arm runs: ``finetuned`` for ``finetuned@raft``."""
+    suffix = f"@{run.run}"
+    return run.name[: -len(suffix)] if run.run and run.name.endswith(suffix) else run.name
+
+
+def planned_pairs(runs: Sequence[ArmRun]) -> list[tuple[str, str]] | None:
+    """The comparisons tested when several fine-tuned runs (recipes) share a report; None for one run.
+
+    With one run every pair of arms is tested (six for the four default arms). With several, all
+    pairs would be many (45 for ten arms) and Holm over all of them would hide every real gain, so
+    the family is the questions the recipes are for, fixed before any score is seen: the base arms
+    against each other; each adapter arm against its base counterpart (``finetuned@R`` vs
+    ``prompt_only``, ``finetuned_rag@R`` vs ``rag``, by whether it retrieves); retrieval on top of
+    each run (``finetuned_rag@R`` vs ``finetuned@R``); and each run's arms against the same arm of
+    the reference run, the first one (e.g. ``finetuned@raft`` vs ``finetuned@sft``).
+    """
+    adapter = [r for r in runs if r.adapter and r.run]
+    run_names = list(dict.fromkeys(r.run for r in adapter))
+    if len(run_names) < 2:
+        return None
+    base = [r for r in runs if not r.adapter]
+    by_spec = {spec_name(r): r.name for r in base}
+    pairs = [(a.name, b.name) for i, a in enumerate(base) for b in base[i + 1 :]]
+    reference = {spec_name(r): r.name for r in adapter if r.run == run_names[0]}
+    for arm in adapter:
+        spec = spec_name(arm)
+        counterpart = by_spec.get("rag" if arm.retrieval else "prompt_only")
+        if counterpart:
+            pairs.append((arm.name, counterpart))
+        if arm.retrieval:
+            plain = next(
+                (r.name for r in adapter if r.run == arm.run and not r.retrieval and r.name != arm.name), None
+            )
+            if plain:
+                pairs.append((arm.name, plain))
+        ref = reference.get(spec)
+        if ref and ref != arm.name:
+            pairs.append((arm.name, ref))
+    return list(dict.fromkeys(pairs))
+
+
+def _pair_tests(
+    correct: dict[str, list[float]],
+    idx: Sequence[int] | None,
+    seed: int,
+    pairs: list[tuple[str, str]] | None = None,
+) -> list[PairTest]:
     if len(correct) < 2:
         return []
     if idx is not None:
         correct = {k: [v[i] for i in idx] for k, v in correct.items()}
-    return [PairTest(**row) for row in pairwise_tests(correct, seed=seed)]
+    if pairs is not None:
+        pairs = [p for p in pairs if p[0] in correct and p[1] in correct]
+    return [PairTest(**row) for row in pairwise_tests(correct, seed=seed, pairs=pairs)]
 
 
 def assemble_results(
@@ -167,12 +216,13 @@ def assemble_results(
             )
         results.arms[run.name] = arm
     correct = {r.name: [s[MAIN_METRIC] for s in scores[r.name]] for r in runs if r.ok and r.name in scores}
-    results.pairwise = _pair_tests(correct, None, seed)
+    pairs = planned_pairs(runs)
+    results.pairwise = _pair_tests(correct, None, seed, pairs)
     results.pairwise_by_seen = {}
     for subset, flag in (("seen", True), ("unseen", False)):
         idx = [i for i, r in enumerate(records) if r.seen_in_train is flag]
         if idx and len(correct) > 1:
-            results.pairwise_by_seen[subset] = _pair_tests(correct, idx, seed)
+            results.pairwise_by_seen[subset] = _pair_tests(correct, idx, seed, pairs)
     results.baselines = Baselines.from_scores(
         compute_baselines(train, records, ccfg.number_rel_tol, nb, seed)
     )

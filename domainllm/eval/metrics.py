@@ -18,7 +18,6 @@ Conventions shared by all text metrics:
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +26,10 @@ import numpy as np
 
 from domainllm.data.records import ANSWER_TYPES, DEFAULT_LABELS
 from domainllm.errors import EvalError
+from domainllm.eval.choices import parse_choice, parse_label
+from domainllm.text import find_sublist as _find_sublist
 from domainllm.text import normalize_text, parse_number
+from domainllm.text import tokens as _tokens
 
 __all__ = [
     "ANSWER_TYPES",
@@ -52,26 +54,10 @@ MAIN_METRIC = "correct"
 """Key of the 0/1 per-question score that every answer type returns; its mean is the headline number."""
 
 
-def _tokens(text: str) -> list[str]:
-    return normalize_text(text).split()
-
-
 def _reference_tokens(references: Sequence[str] | str) -> list[list[str]]:
     """Token lists of the usable references (a bare string is one reference; empty ones are skipped)."""
     refs = [references] if isinstance(references, str) else list(references)
     return [toks for toks in (_tokens(r) for r in refs) if toks]
-
-
-def _find_sublist(haystack: Sequence[str], needle: Sequence[str]) -> int:
-    """Start index of the first contiguous occurrence of ``needle`` in ``haystack``, or -1."""
-    n, m = len(haystack), len(needle)
-    if m == 0 or m > n:
-        return -1
-    first = needle[0]
-    for i in range(n - m + 1):
-        if haystack[i] == first and list(haystack[i : i + m]) == list(needle):
-            return i
-    return -1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,108 +192,6 @@ def number_scores(prediction: str, reference: str, rel_tol: float = 0.05, abs_to
     error = abs(pred - ref)
     within = error <= max(rel_tol * abs(ref), abs_tol)
     return {"abs_error": float(error), "within_tol": 1.0 if within else 0.0, "parsed": 1.0}
-
-
-# --------------------------------------------------------------------------------------------------
-# Multiple choice and labels
-# --------------------------------------------------------------------------------------------------
-
-# "B", "(B)", "[B]", "B.", "B)", "B:" at the very start. A bare capital followed by a word ("A patient
-# should ...") is not a letter answer, so a delimiter or the end of the text is required.
-_LEADING_LETTER_RE = re.compile(
-    r"^\s*(?:[\(\[]\s*(?P<a>[A-Za-z])\s*[\)\]]|(?P<b>[A-Za-z])\s*[\.\):](?!\w)|(?P<c>[A-Za-z])\s*$)"
-)
-# "Answer: B", "the answer is (b)", "The correct option is C", "Answer: option D".
-_ANSWER_PHRASE_RE = re.compile(
-    r"\b(?:answer|option|choice)\s*(?:is\s*:?|:)\s*(?:option\s+|choice\s+)?"
-    r"[\(\[]?\s*(?P<letter>[A-Za-z])\s*[\)\]]?(?![\w'])",
-    re.IGNORECASE,
-)
-_MARKUP_CHARS = " \t\r\n*_`\"'"
-
-
-def _letter_index(letter: str, n_options: int) -> int | None:
-    idx = ord(letter.upper()) - ord("A")
-    return idx if 0 <= idx < n_options else None
-
-
-def _letter_answer(prediction: str, n_options: int) -> int | None:
-    stripped = prediction.strip(_MARKUP_CHARS)
-    lead = _LEADING_LETTER_RE.match(stripped)
-    if lead is not None:
-        letter = lead.group("a") or lead.group("b") or lead.group("c")
-        idx = _letter_index(letter, n_options)
-        if idx is not None:
-            return idx
-    for match in _ANSWER_PHRASE_RE.finditer(prediction):
-        letter = match.group("letter")
-        rest = prediction[match.end() :]
-        # "the answer is a tablet": a lowercase a/an-like letter followed by a word is an article.
-        if letter.islower() and re.match(r"\s+\w", rest):
-            continue
-        idx = _letter_index(letter, n_options)
-        if idx is not None:
-            return idx
-    return None
-
-
-def parse_choice(prediction: str, options: Sequence[str]) -> int | None:
-    """Index of the option the model chose, or None when it cannot be told.
-
-    Order of evidence:
-
-    1. A letter answer (A = 0, B = 1, ...; only letters within the number of options count): a leading
-       ``"B"``, ``"(B)"``, ``"[B]"``, ``"B."``, ``"B)"``, ``"B:"`` (markdown ``**`` around it is ignored),
-       else the first ``"Answer: B"`` / ``"the answer is b"`` / ``"the correct option is (C)"`` phrase.
-       A lowercase letter followed by a word (``"the answer is a tablet"``) is read as an article.
-    2. Otherwise the option whose normalised text occurs as whole tokens in the normalised prediction.
-       When several do, an option whose text lies inside a longer matching option is dropped, so the
-       longest wins (``"New York"`` over ``"York"``); if two unrelated options remain (``"Paris, not
-       London"``, or two identical options) the result is None. "Longest wins" is applied only to
-       nested options on purpose: preferring the longer of two unrelated mentions would give credit
-       for a hedged answer by string length alone.
-    3. Otherwise None (counted as wrong by the caller).
-    """
-    idx = _letter_answer(prediction, len(options))
-    if idx is not None:
-        return idx
-    pred = _tokens(prediction)
-    matched = {}
-    for i, option in enumerate(options):
-        toks = _tokens(option)
-        if toks and _find_sublist(pred, toks) >= 0:
-            matched[i] = toks
-    # An option contained in a longer matched option is a by-product of it ("York" in "New York").
-    kept = [
-        i
-        for i, toks in matched.items()
-        if not any(
-            j != i and len(other) > len(toks) and _find_sublist(other, toks) >= 0
-            for j, other in matched.items()
-        )
-    ]
-    return kept[0] if len(kept) == 1 else None
-
-
-def parse_label(prediction: str, labels: Sequence[str] = DEFAULT_LABELS) -> str | None:
-    """The label (as given in ``labels``) that appears first, as whole words, in the prediction.
-
-    For PubMedQA-style yes/no/maybe questions, where models answer "Yes, because ...". Matching whole
-    normalised tokens keeps "no" from firing inside "know" or "not". "First" means earliest position
-    in the prediction; at the same position the longer label wins. The known cost: "There is no
-    evidence against it, so yes" parses as "no"; prompts should ask for the label first.
-    """
-    pred = _tokens(prediction)
-    best: tuple[int, int, int] | None = None  # (position, -length, label index)
-    for i, label in enumerate(labels):
-        toks = _tokens(label)
-        pos = _find_sublist(pred, toks)
-        if pos < 0:
-            continue
-        key = (pos, -len(toks), i)
-        if best is None or key < best:
-            best = key
-    return None if best is None else labels[best[2]]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ class Baselines:
 
     @classmethod
     def from_scores(cls, data: dict[str, Any]) -> Baselines:
-        """From :func:`domainllm.eval.scoring.compute_baselines`'s dict."""
+        """From :func:`domainllm.eval.baselines.compute_baselines`'s dict."""
         if not data:
             return cls()
         by_type = {
@@ -275,6 +275,8 @@ class Results:
     store: dict[str, Any] | None = None
     # Near-duplicate check of each training set against the evaluated questions.
     leakage: dict[str, Any] = field(default_factory=dict)
+    # Per run: the evaluated facts its own training set covered (domainllm.eval.coverage.fact_coverage).
+    coverage: dict[str, Any] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     device: str | None = None
     config: dict[str, Any] = field(default_factory=dict)

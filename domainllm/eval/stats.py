@@ -250,15 +250,20 @@ def holm_bonferroni(p_values: Sequence[float]) -> list[float]:
 
 
 def pairwise_tests(
-    per_arm_correct: dict[str, Sequence[float]], seed: int = 0, n_resamples: int = 10000
+    per_arm_correct: dict[str, Sequence[float]],
+    seed: int = 0,
+    n_resamples: int = 10000,
+    pairs: Sequence[tuple[str, str]] | None = None,
 ) -> list[dict]:
-    """Paired tests for every unordered pair of arms, with Holm-adjusted p-values.
+    """Paired tests for every unordered pair of arms (or only ``pairs``), with Holm-adjusted p-values.
 
     Rows follow insertion order (arm 1 vs 2, 1 vs 3, ..., 2 vs 3, ...), each
     ``{"arm_a", "arm_b", "diff", "p_value", "p_holm", "test", "n"}`` with ``diff = mean(a) - mean(b)``
     over the ``n`` questions both arms scored. When both arms' values are all 0/1 the test is McNemar
     (``test`` is ``"mcnemar-exact"`` or ``"mcnemar-chi2"``), which is exact for paired binary outcomes;
     otherwise ``"paired-bootstrap"``. Holm's adjustment is over all rows: with four arms, six tests.
+    ``pairs`` names the planned comparisons instead (a family chosen before looking at the scores,
+    such as each recipe against the persona prompt): only those are tested, and Holm adjusts over them.
     """
     if not isinstance(per_arm_correct, dict):
         raise EvalError("pairwise_tests expects a dict mapping arm name -> per-question scores.")
@@ -271,8 +276,12 @@ def pairwise_tests(
             f"arms were scored on different numbers of questions {lengths!r}; score every arm on the same "
             "test split (use nan for a missing score)."
         )
+    if pairs is not None:
+        unknown = sorted({name for pair in pairs for name in pair} - set(arrays))
+        if unknown:
+            raise EvalError(f"pairwise_tests: pairs name arms without scores: {unknown}.")
     results = []
-    for name_a, name_b in combinations(arrays, 2):
+    for name_a, name_b in combinations(arrays, 2) if pairs is None else pairs:
         x, y = _paired_arrays(arrays[name_a], arrays[name_b])
         n = int(x.size)
         diff = float(x.mean() - y.mean()) if n else float("nan")

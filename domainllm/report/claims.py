@@ -79,6 +79,7 @@ def verdict(results: Results) -> list[str]:
         if sentence:
             out.append(sentence)
     out.extend(_seen_sentences(results))
+    out.extend(_recipe_sentences(results))
     out.extend(_baseline_sentences(results, arms, best))
     out.extend(_constant_label_sentences(arms))
     for name, arm in results.arms.items():
@@ -115,6 +116,61 @@ def _seen_sentences(results: Results) -> list[str]:
             )
         elif ft_sig and not rag_sig:
             out.append("On unseen facts fine-tuning beat the persona prompt and retrieval did not.")
+    return out
+
+
+def _adapter_arm(spec: str, run: str) -> str:
+    return spec if run == "default" else f"{spec}@{run}"
+
+
+def _recipe_sentences(results: Results) -> list[str]:
+    """With several fine-tuned runs: each against the persona prompt (overall and on the seen facts),
+    each with retrieval against RAG, each against the reference (first) run; then the best on seen."""
+    runs = list(results.runs)
+    arms = results.ok_arms
+    if len(runs) < 2:
+        return []
+    out = []
+    ref = runs[0]
+    for run in runs:
+        ft, ft_rag = _adapter_arm("finetuned", run), _adapter_arm("finetuned_rag", run)
+        for a, b, what, subset in (
+            (ft, "prompt_only", f"Recipe {run}, fine-tuned", None),
+            (ft, "prompt_only", f"Recipe {run}, fine-tuned, on facts seen in training", "seen"),
+            (ft_rag, "rag", f"Recipe {run}, fine-tuned + RAG", None),
+        ):
+            sentence = compare_sentence(results, a, b, what, subset)
+            if sentence:
+                out.append(sentence)
+        if run != ref:
+            for spec in ("finetuned", "finetuned_rag"):
+                sentence = compare_sentence(
+                    results,
+                    _adapter_arm(spec, run),
+                    _adapter_arm(spec, ref),
+                    f"Recipe {run} against recipe {ref} ({arm_label(_adapter_arm(spec, run))})",
+                )
+                if sentence:
+                    out.append(sentence)
+    seen = {
+        run: arms[_adapter_arm("finetuned", run)].summary.main_of("seen")  # type: ignore[union-attr]
+        for run in runs
+        if _adapter_arm("finetuned", run) in arms
+    }
+    seen = {run: ci for run, ci in seen.items() if ci is not None and finite(ci.mean)}
+    if seen:
+        best = max(seen, key=lambda run: seen[run].mean)  # type: ignore[union-attr]
+        row = results.pair(_adapter_arm("finetuned", best), "prompt_only", "seen")
+        verdict = (
+            "beats the persona prompt there"
+            if row and finite(row.p_holm) and row.p_holm < ALPHA and row.diff > 0
+            else "does not significantly beat the persona prompt there"
+        )
+        out.append(
+            f"On the facts seen in training the best recipe is {best} (fine-tuned alone "
+            f"{ci_pct(seen[best])}) and it {verdict}"
+            + (f" ({p_text(row.p_holm)})." if row and finite(row.p_holm) else ".")
+        )
     return out
 
 

@@ -13,6 +13,7 @@ from domainllm.report.format import (
     md_table,
     num,
     p_text,
+    pct,
 )
 
 __all__ = ["render_markdown"]
@@ -133,11 +134,18 @@ def _pairwise_section(results: Results) -> list[str]:
         for r in rows
     ]
     plural = "s" if len(rows) > 1 else ""
+    family = (
+        f"p-values Holm-adjusted over these {len(rows)} planned comparisons (with several fine-tuned runs: "
+        "the base arms against each other, each run's arms against their base counterpart and with "
+        "retrieval added, and against the same arm of the first run)"
+        if len(results.runs) > 1
+        else f"p-values Holm-adjusted over all {len(rows)} pair{plural}"
+    )
     return [
         "## Pairwise tests (paired, on `correct`)",
         "",
         "McNemar's test on the questions both arms answered (exact binomial below 25 discordant pairs), "
-        f"p-values Holm-adjusted over all {len(rows)} pair{plural}. diff = arm A - arm B.",
+        f"{family}. diff = arm A - arm B.",
         "",
         md_table(["arm A", "arm B", "diff", "p", "p (Holm)", f"significant at {ALPHA}", "test", "n"], table),
         "",
@@ -285,6 +293,58 @@ def _example_section(results: Results) -> list[str]:
     return lines
 
 
+def _recipe_text(recipe: dict | None) -> str:
+    if recipe is None:
+        return "given"
+    return ", ".join(f"`{k}={v}`" for k, v in recipe.items()) or "the config as it is"
+
+
+def _runs_section(results: Results) -> list[str]:
+    """Per fine-tuned run: how it was made, what it trained on, which test facts its data covered."""
+    if len(results.runs) < 2 and not any(results.coverage.values()):
+        return []
+    rows = []
+    for name, info in results.runs.items():
+        train = info.get("train_rows") or {}
+        by_source = ", ".join(f"{k} {v}" for k, v in (train.get("by_source") or {}).items())
+        cov = results.coverage.get(name) or {}
+        agree = cov.get("agreement") or {}
+        rows.append(
+            [
+                name,
+                _recipe_text(info.get("recipe")),
+                f"{train.get('n', '-')} ({by_source})" if train else "-",
+                f"{pct(cov.get('share'))} ({cov.get('covered', '-')} of {cov.get('n', '-')})" if cov else "-",
+                f"{pct(agree.get('share'))} ({agree.get('covered_only', 0)} covered but unseen, "
+                f"{agree.get('seen_only', 0)} seen but uncovered)"
+                if agree.get("n")
+                else "-",
+                num((info.get("training") or {}).get("wall_time_s")),
+            ]
+        )
+    return [
+        "## Fine-tuned runs",
+        "",
+        "What each run trained on. A test fact is *covered* by a run when one of its training rows has the "
+        "same `doc_id` and the same normalised answer (a fact taught only by a generated question counts for "
+        "that run); the agreement column compares that rule with the domain's `seen_in_train` flag, which "
+        "the seen/unseen split above uses for every run alike.",
+        "",
+        md_table(
+            [
+                "run",
+                "recipe",
+                "training rows (by source)",
+                "test facts covered",
+                "agreement with seen_in_train",
+                "training wall s",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def _leakage_section(results: Results) -> list[str]:
     if not results.leakage:
         return []
@@ -328,6 +388,7 @@ def render_markdown(results: Results) -> str:
         lines += _seen_section(results)
         lines += _type_section(results)
         lines += _baseline_section(results)
+        lines += _runs_section(results)
         lines += _leakage_section(results)
         lines += _cost_section(results)
         lines += _example_section(results)

@@ -1,6 +1,7 @@
 """Serving a fine-tuned run: load it (adapter switchable), generate, wrap it for LangChain, merge it.
 
-``load`` holds one base model with the adapter switched on or off; ``generate`` is the torch engine
+``load`` holds one base model with the adapter switched on or off (``adapters``: several runs'
+adapters on that one base, switched by name); ``generate`` is the torch engine
 (batched generation, streaming, option log-likelihoods) that everything decodes through;
 ``langchain`` wraps it as LangChain's ``HuggingFacePipeline`` and ``ChatHuggingFace``; ``merge``
 writes a standalone merged model and checks it.
@@ -21,6 +22,7 @@ __all__ = [
     "PromptTooLongError",
     "generate_texts",
     "load_expert",
+    "load_runs",
     "merge_adapter",
     "option_loglikelihoods",
 ]
@@ -28,6 +30,7 @@ __all__ = [
 _WHERE = {
     "DomainExpert": "load",
     "load_expert": "load",
+    "load_runs": "adapters",
     "ExpertChatModel": "langchain",
     "ExpertLLM": "langchain",
     "GeneratedText": "generate",

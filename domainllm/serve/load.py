@@ -11,7 +11,6 @@ adapter disabled (``model.disable_adapter()`` under a lock) instead of loading a
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -22,6 +21,7 @@ from typing import Any
 
 from domainllm.config import DomainConfig, GenerationConfig
 from domainllm.errors import ConfigError, ModelError, RunDirError
+from domainllm.serve.bases import check_base_matches, trained_base_names
 
 __all__ = ["DomainExpert", "load_expert"]
 
@@ -66,6 +66,11 @@ class DomainExpert:
         self.context_length = model_context_length(model, tokenizer)
         self._lock = threading.RLock()
         self._pipeline: Any = None
+        # name -> (run_dir, adapter_path, system_prompt) of every adapter loaded on this base; PEFT
+        # calls a single adapter "default" (domainllm.serve.adapters loads several under run names).
+        self.adapters: dict[str, tuple[Path | None, str, str | None]] = (
+            {"default": (run_dir, adapter_path, system_prompt)} if adapter_path else {}
+        )
 
     def __repr__(self) -> str:
         what = "merged" if self.merged else ("adapter" if self.has_adapter else "base only")
@@ -80,6 +85,16 @@ class DomainExpert:
     def is_finetuned(self) -> bool:
         """True when the model answers as the fine-tuned expert (adapter attached or merged in)."""
         return self.has_adapter or self.merged
+
+    def set_adapter(self, name: str) -> None:
+        """Make run ``name``'s adapter the active one, with the system prompt that run was trained with."""
+        if name not in self.adapters:
+            msg = f"No adapter named '{name}' is loaded; loaded: {', '.join(self.adapters) or 'none'}."
+            raise ModelError(msg)
+        with self._lock:
+            if len(self.adapters) > 1:
+                self.model.set_adapter(name)
+            self.run_dir, self.adapter_path, self.system_prompt = self.adapters[name]
 
     @contextlib.contextmanager
     def adapter_enabled(self, enabled: bool = True) -> Iterator[None]:
@@ -184,126 +199,26 @@ class DomainExpert:
 # Loading
 
 
-def _is_local_path(ref: str) -> bool:
-    """Whether a model reference is a folder (here, or spelled like a path) rather than a hub id.
-
-    Spelling follows :func:`domainllm.defaults.resolve_model`: ``./x``, ``/x``, ``~/x`` and ``a/b/c`` are
-    paths, ``org/name`` and ``name`` are hub ids unless such a folder exists here.
-    """
-    if Path(ref).expanduser().exists():
-        return True
-    return ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref  # Windows paths too
-
-
-def _is_hub_id_with_org(ref: str) -> bool:
-    return bool(ref) and not _is_local_path(ref) and ref.count("/") == 1
-
-
-def _recorded_hub_ids(ref: str) -> set[str]:
-    """The ``org/name`` hub ids a local folder says it came from (lower case): a hub cache snapshot's
-    repository (``models--org--name/snapshots/<hash>``) and config.json's ``_name_or_path``.
-
-    A bare name carries no organisation, so it is not recorded here (it could be anyone's copy).
-    """
-    ids: set[str] = set()
-    path = Path(ref).expanduser()
-    for part in path.parts:
-        if part.startswith("models--") and part.count("--") >= 2:
-            ids.add(part[len("models--") :].replace("--", "/", 1).lower())
-    try:
-        recorded = json.loads((path / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
-    if isinstance(recorded, str) and _is_hub_id_with_org(recorded):
-        ids.add(recorded.lower())
-    return ids
-
-
-def _same_model(a: str, b: str, a_ids: Sequence[str] = (), b_ids: Sequence[str] = ()) -> bool:
-    """Whether two model references name the same model.
-
-    Equal strings, or two existing folders that are the same folder. Otherwise, when both sides are
-    known by an ``org/name`` hub id (their own, one recorded by a local folder, or ``a_ids``/``b_ids``:
-    what the caller knows the reference came from, such as the run manifest's configured id), the ids
-    must match: ``orgA/X`` and ``orgB/X`` are different models that happen to share a name. Only when
-    one side has no such id (a local copy, a bare legacy id like ``gpt2``) do names decide, so a run
-    trained on ``HuggingFaceTB/SmolLM2-135M-Instruct`` can be served from a local copy named
-    ``SmolLM2-135M-Instruct``, and a run trained on the embedded default on another machine (its cache
-    path recorded) from this machine's copy.
-    """
-    if not a or not b:
-        return True
-    a, b = a.rstrip("/"), b.rstrip("/")
-    if a == b:
-        return True
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    if pa.exists() and pb.exists():
-        return pa.resolve() == pb.resolve()
-
-    def hub_ids(ref: str, known: Sequence[str]) -> set[str]:
-        if not _is_local_path(ref):
-            return {ref.lower()} if "/" in ref else set()
-        return _recorded_hub_ids(ref) | {k.lower() for k in known if _is_hub_id_with_org(k)}
-
-    ids_a, ids_b = hub_ids(a, a_ids), hub_ids(b, b_ids)
-    if ids_a and ids_b:
-        return bool(ids_a & ids_b)
-    return pa.name.lower() == pb.name.lower()
-
-
-def _trained_base_names(run: Any, adapter_dir: Path) -> list[str]:
-    """What the run says its base model was: adapter_config.json and the manifest's base model."""
-    names: list[str] = []
-    cfg_file = adapter_dir / "adapter_config.json"
-    try:
-        base = json.loads(cfg_file.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, json.JSONDecodeError) as exc:
-        msg = f"The adapter config '{cfg_file}' cannot be read ({exc}). Train again with --overwrite."
-        raise RunDirError(msg) from exc
-    if base:
-        names.append(str(base))
-    if run is not None:
-        manifest_base = run.read_manifest().get("base_model")
-        if isinstance(manifest_base, dict):
-            for key in ("path", "resolved_path", "name_or_path", "name"):
-                value = manifest_base.get(key)
-                if isinstance(value, str) and value and value != "default":
-                    names.append(value)
-        elif isinstance(manifest_base, str) and manifest_base and manifest_base != "default":
-            names.append(manifest_base)
-    return names
-
-
-def _check_base_matches(trained: list[str], configured: str, resolved: str, where: str) -> None:
-    if not trained:
-        return
-    # Hub ids the run recorded (adapter config, manifest) say where its local paths came from; the
-    # configured id says where the resolved folder came from.
-    trained_ids = [t for t in trained if _is_hub_id_with_org(t)]
-    configured_ids = [configured] if _is_hub_id_with_org(configured) else []
-    if any(_same_model(t, c, trained_ids, configured_ids) for t in trained for c in (configured, resolved)):
-        return
-    msg = (
-        f"The adapter in '{where}' was trained on base model '{trained[0]}', but the configured base model "
-        f"(model.name_or_path) is '{configured}' ({resolved}). An adapter only works on the base it was "
-        f"trained on: serve the run with its own config (omit --config), or set model.name_or_path to "
-        f"'{trained[0]}'."
-    )
-    raise ModelError(msg)
-
-
-def _attach_adapter(base: Any, adapter_dir: str, trained: str, configured: str) -> Any:
+def _attach_adapter(
+    base: Any, adapter_dir: str, trained: str, configured: str, name: str | None = None
+) -> Any:
+    """``base`` with the adapter attached (a PeftModel); a PeftModel ``base`` gets it as adapter ``name``."""
     from peft import PeftModel
 
     from domainllm.weights import check_adapter_weights
 
-    check_adapter_weights(
-        adapter_dir, "Copy or download the adapter again."
-    )  # RunDir.open checked runs already
+    # RunDir.open checked a run's adapter already; this covers adapters given by id or folder.
+    check_adapter_weights(adapter_dir, "Copy or download the adapter again.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            model = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
+            if isinstance(base, PeftModel):
+                base.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
+                model = base
+            else:
+                model = PeftModel.from_pretrained(
+                    base, adapter_dir, adapter_name=name or "default", is_trainable=False
+                )
     except (RuntimeError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else exc.__class__.__name__
         msg = (
@@ -417,8 +332,8 @@ def load_expert(
     resolved = resolve_model(cfg.model.name_or_path, cfg.model.revision)
     trained: list[str] = []
     if adapter_dir is not None:
-        trained = _trained_base_names(run, adapter_dir)
-        _check_base_matches(trained, cfg.model.name_or_path, resolved, str(run.path if run else adapter_id))
+        trained = trained_base_names(run, adapter_dir)
+        check_base_matches(trained, cfg.model.name_or_path, resolved, str(run.path if run else adapter_id))
     # The run's tokenizer (and chat template) when the adapter folder has one, else the base's.
     has_tokenizer = adapter_dir is not None and (adapter_dir / "tokenizer_config.json").is_file()
     loaded = load_base_model(

@@ -116,8 +116,9 @@ def merge_adapter(
 
     from domainllm.modeling import load_base_model, resolve_dtype, select_device
     from domainllm.rundir import RunDir
+    from domainllm.serve.bases import check_base_matches, trained_base_names
     from domainllm.serve.generate import end_of_turn_ids
-    from domainllm.serve.load import _attach_adapter, _check_base_matches, _trained_base_names
+    from domainllm.serve.load import _attach_adapter
 
     if not 0.0 <= parity_threshold <= 1.0:
         msg = f"--parity-threshold is {parity_threshold}; use a share between 0 and 1 (0.9 = 90% identical answers)."
@@ -134,8 +135,8 @@ def merge_adapter(
     save_dtype = resolve_dtype(cfg.model.dtype if dtype == "auto" else dtype, select_device(cfg.model.device))
     full = dataclasses.replace(cfg.model, dtype="float32")  # never merge in the serving dtype
     loaded = load_base_model(full, cfg.quantization, quantize=False, tokenizer_path=tokenizer_path)
-    trained = _trained_base_names(run, adapter_dir)
-    _check_base_matches(trained, cfg.model.name_or_path, loaded.path, str(run.path))
+    trained = trained_base_names(run, adapter_dir)
+    check_base_matches(trained, cfg.model.name_or_path, loaded.path, str(run.path))
     tokenizer = loaded.tokenizer
     model = _attach_adapter(
         loaded.model, str(adapter_dir), trained[0] if trained else "?", cfg.model.name_or_path

@@ -75,7 +75,6 @@ def test_the_readme_merge_and_compare_run_commands_run(tiny_model_dir, tmp_path,
     from conftest import write_tiny_domain
 
     from domainllm.cli import main
-    from domainllm.config import load_config
 
     torch.set_num_threads(1)
     domain = write_tiny_domain(tmp_path / "domain")

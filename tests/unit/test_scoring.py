@@ -10,11 +10,11 @@ import pytest
 from domainllm.benchmark.embedding import embedding_scorer
 from domainllm.data.records import QARecord
 from domainllm.errors import EvalError
+from domainllm.eval.baselines import compute_baselines
 from domainllm.eval.metrics import macro_f1
 from domainllm.eval.scoring import (
     add_embedding_similarity,
     check_records,
-    compute_baselines,
     judge_verdicts,
     loglik_choice_correct,
     macro_f1_interval,

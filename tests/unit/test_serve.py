@@ -398,31 +398,31 @@ def test_adapter_id_loads_a_hub_adapter_from_the_offline_cache(run, expert, prom
 
 
 def test_same_model_tells_hub_ids_of_different_organisations_apart(tmp_path):
-    from domainllm.serve.load import _check_base_matches, _same_model
+    from domainllm.serve.bases import check_base_matches, same_model
 
-    assert not _same_model("orgA/SmolLM2-135M", "orgB/SmolLM2-135M")
-    assert _same_model("orgA/SmolLM2-135M", "orga/SmolLM2-135M")  # hub ids are case-insensitive
+    assert not same_model("orgA/SmolLM2-135M", "orgB/SmolLM2-135M")
+    assert same_model("orgA/SmolLM2-135M", "orga/SmolLM2-135M")  # hub ids are case-insensitive
     # A local copy (or another machine's path) is matched by name: it records no other origin...
     local = tmp_path / "SmolLM2-135M"
     local.mkdir()
-    assert _same_model(str(local), "HuggingFaceTB/SmolLM2-135M")
-    assert _same_model("/elsewhere/cache/models/SmolLM2-135M", str(local))
-    assert _same_model("gpt2", "/models/gpt2") and _same_model("gpt2", "openai-community/gpt2")
+    assert same_model(str(local), "HuggingFaceTB/SmolLM2-135M")
+    assert same_model("/elsewhere/cache/models/SmolLM2-135M", str(local))
+    assert same_model("gpt2", "/models/gpt2") and same_model("gpt2", "openai-community/gpt2")
     # ...unless it does: a hub cache snapshot names its repository, config.json its _name_or_path.
     snapshot = "/home/x/.cache/huggingface/hub/models--orgA--SmolLM2-135M/snapshots/" + "0" * 40
-    assert _same_model(snapshot, "orgA/SmolLM2-135M") and not _same_model(snapshot, "orgB/SmolLM2-135M")
+    assert same_model(snapshot, "orgA/SmolLM2-135M") and not same_model(snapshot, "orgB/SmolLM2-135M")
     (local / "config.json").write_text(json.dumps({"_name_or_path": "orgA/SmolLM2-135M"}))
-    assert not _same_model(str(local), "orgB/SmolLM2-135M") and _same_model(str(local), "orgA/SmolLM2-135M")
+    assert not same_model(str(local), "orgB/SmolLM2-135M") and same_model(str(local), "orgA/SmolLM2-135M")
     # The run's own record (adapter config path + manifest hub id) decides for its local path too.
     trained = ["/their/machine/SmolLM2-135M", "orgA/SmolLM2-135M"]
-    _check_base_matches(trained, "orgA/SmolLM2-135M", "orgA/SmolLM2-135M", "run")
+    check_base_matches(trained, "orgA/SmolLM2-135M", "orgA/SmolLM2-135M", "run")
     with pytest.raises(ModelError, match="trained on base model '/their/machine/SmolLM2-135M'"):
-        _check_base_matches(trained, "orgB/SmolLM2-135M", "orgB/SmolLM2-135M", "run")
+        check_base_matches(trained, "orgB/SmolLM2-135M", "orgB/SmolLM2-135M", "run")
     # A run trained on the embedded default elsewhere (its converted folder's path recorded) is served
     # with "default", which resolves to this machine's converted folder.
     here = tmp_path / "cache" / "models" / "SmolLM2-135M-Instruct"
     here.mkdir(parents=True)
-    _check_base_matches(
+    check_base_matches(
         ["/home/other/.cache/domainllm/models/SmolLM2-135M-Instruct"], "default", str(here), "run"
     )
 
