@@ -100,6 +100,13 @@ CASES = [
     Case("strict-run-unused", ("compare", "-c", "{cfg}", "--run", "{run}", "--set", "compare.arms=[prompt_only]", "--strict",
           "-o", "{ws}/cmp-new"),
          ("compare.strict is on", "no arm uses a fine-tuned run"), issue="#12.7"),
+    Case("compare-two-unnamed-runs", ("compare", "-c", "{cfg}", "--run", "{run}", "--run", "{ws}/trunc", "-o", "{ws}/cmp-new"),
+         ("two unnamed runs", "--run NAME=PATH"), issue="#13 (multi-run)"),
+    Case("compare-named-run-truncated", ("compare", "-c", "{cfg}", "--run", "{run}", "--run", "damaged={ws}/trunc", "-o", "{ws}/cmp-new"),
+         ("trunc/adapter/adapter_model.safetensors' cannot be read",), issue="#12.3, #13"),
+    Case("compare-run-and-recipe-share-a-name", ("compare", "-c", "{cfg}", "--run", "x={run}", "--set", "compare.recipes={x: {}}",
+          "-o", "{ws}/cmp-new"),
+         ("'x' is given as a finished run", "compare.recipes"), issue="#13 (multi-run)"),
     Case("compare-resume-and-overwrite", ("compare", "-c", "{cfg}", "--run", "{run}", "-o", "{ws}/cmp-new", "--resume", "--overwrite"),
          ("pass only one of them",), issue="kept"),
     # -- report -----------------------------------------------------------------------------------
