@@ -1,8 +1,8 @@
 """The output directory's life cycle: may training use it, and what to resume from.
 
-A finished run is replaced only with ``overwrite``; a failed or interrupted ("running") run is refused
-unless ``resume`` (continue from its newest complete checkpoint) or ``overwrite`` (start over) says
-which; a non-empty folder that is not a run is never deleted. The checks change nothing, so every
+A finished run is replaced only with ``overwrite``; a failed, interrupted or killed (still
+"running") run is refused unless ``resume`` (continue from its newest complete checkpoint) or
+``overwrite`` (start over) says which; a non-empty folder that is not a run is never deleted. The checks change nothing, so every
 process of a multi-process launch can make them before the main one prepares the directory.
 """
 

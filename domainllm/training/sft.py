@@ -19,7 +19,7 @@ setup -> train -> save, like a torchtune recipe:
 Steps 2 and 3 are the shared run skeleton in :mod:`domainllm.training.run`; what is SFT's own lives
 here: the data checks, tokenization (:mod:`domainllm.training.tokens`, which counts truncation and
 builds the exact loss mask), the k-bit preparation and the ``SFTTrainer``. Existing directories: a
-finished run is replaced only with ``overwrite``; a failed or interrupted (still "running") run is
+finished run is replaced only with ``overwrite``; a failed, interrupted or killed (still "running") run is
 refused unless ``resume`` (continue from its last complete checkpoint) or ``overwrite`` (start over)
 says which (:mod:`domainllm.training.outdir`).
 """
