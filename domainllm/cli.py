@@ -82,8 +82,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _resume_config_path(args: argparse.Namespace) -> str | None:
+    """``train --resume`` without ``--config`` continues with the run's own config.yaml, not the default."""
+    if not args.resume or args.config:
+        return args.config
+    from pathlib import Path
+
+    from domainllm.config import load_config
+
+    run = Path(args.output_dir or load_config(None, args.overrides).training.output_dir)
+    saved = run / "config.yaml"
+    if saved.is_file():
+        log.info("Resuming %s with its own config (%s)", run, saved)
+        return str(saved)
+    return None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    cfg = _load_config(args)  # before the heavy import: a config typo fails in well under a second
+    from domainllm.config import load_config
+
+    # before the heavy import: a config typo fails in well under a second
+    cfg = load_config(_resume_config_path(args), args.overrides)
     from domainllm.training import train
 
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
@@ -96,7 +115,11 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from domainllm.serve import merge_adapter
 
     out = merge_adapter(
-        args.run_dir, output_dir=args.output_dir, parity_threshold=args.parity_threshold, dtype=args.dtype
+        args.run_dir,
+        output_dir=args.output_dir,
+        parity_threshold=args.parity_threshold,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
     )
     print_result(f"Merged model written to {out}")
     return 0
@@ -249,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="float32",
         help="dtype the merged weights are saved in; the merge itself always runs in float32 "
         "(auto = the config's model.dtype on this device; default float32)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing merged model (after the new one passes parity)",
     )
     p.set_defaults(handler=_cmd_merge)
 

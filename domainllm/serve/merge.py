@@ -96,13 +96,41 @@ def _answers(model: Any, tokenizer: Any, prompts: list[str], cfg: Any, eos: list
     return [o.token_ids for o in outputs]
 
 
+MERGE_RECORD = "domainllm-merge.json"
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder holding a merged model (without --overwrite) or other files."""
+    if out.exists() and not out.is_dir():
+        msg = f"The merge output '{out}' is a file. Choose a folder with --output-dir."
+        raise ModelError(msg)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / MERGE_RECORD).is_file():
+        msg = (
+            f"'{out}' is not empty and holds no {MERGE_RECORD}, so it is not a merged model domainllm wrote; "
+            "domainllm will not replace files it did not write. Choose another --output-dir."
+        )
+        raise ModelError(msg)
+    if not overwrite:
+        msg = (
+            f"'{out}' already holds a merged model. Pass --overwrite to replace it (the old one stays until "
+            "the new one has passed the parity check), or choose another --output-dir."
+        )
+        raise ModelError(msg)
+
+
 def merge_adapter(
     run_dir: str | Path,
     output_dir: str | Path | None = None,
     parity_threshold: float = 0.9,
     dtype: str = "float32",
+    overwrite: bool = False,
 ) -> Path:
     """Merge RUN/adapter into the float32 base, save it to RUN/merged (or ``output_dir``), check parity.
+
+    An existing merged model at the output folder is replaced only with ``overwrite`` (and only once
+    the new one has passed parity); a folder that is not a merged model domainllm wrote is never touched.
 
     ``dtype`` is what the merged weights are saved in: float32 (default, lossless), bfloat16 or
     float16 (half the size, checked like any other), or auto (the config's ``model.dtype`` as serving
@@ -130,6 +158,7 @@ def merge_adapter(
     run = RunDir.open(run_dir)
     cfg = run.load_config()
     out = Path(output_dir) if output_dir else run.merged_dir
+    _check_output(out, overwrite)
     adapter_dir = run.adapter_dir
     tokenizer_path = str(adapter_dir) if (adapter_dir / "tokenizer_config.json").is_file() else None
     save_dtype = resolve_dtype(cfg.model.dtype if dtype == "auto" else dtype, select_device(cfg.model.device))
@@ -178,7 +207,6 @@ def merge_adapter(
             "seconds": round(time.perf_counter() - start, 2),
             "merged_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        run.update_manifest(merge=record)
         if not passed:
             saved = record["dtype"]
             hint = (
@@ -193,8 +221,9 @@ def merge_adapter(
             raise ModelError(msg)
         import json
 
-        (tmp / "domainllm-merge.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        (tmp / MERGE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         replace_dir(tmp, out)
+        run.update_manifest(merge=record)  # recorded only once the merged model is in place
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

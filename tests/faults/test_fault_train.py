@@ -127,3 +127,15 @@ def test_resume_with_the_printed_command_and_an_allowed_change_finishes_and_reco
         want = (0o777 if path.is_dir() else 0o666) & ~mask
         assert path.stat().st_mode & 0o777 == want, f"{path} is {oct(path.stat().st_mode & 0o777)}"
     assert temp_leftovers(run) == []
+
+
+def test_resume_without_a_config_continues_with_the_runs_own_config(sigint_run) -> None:
+    """`train -o RUN --resume` alone uses RUN/config.yaml (not the shipped dental default)."""
+    run, _ = sigint_run
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    result = cli("train", "-o", run, "--resume", "--set", "training.max_steps=6")
+    assert result.returncode == 0, str(result)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["global_step"] == 6
+    after = yaml.safe_load((run / "config.yaml").read_text())
+    assert after["model"] == saved["model"] and after["data"] == saved["data"]  # the tiny run's, not dental's
