@@ -98,6 +98,9 @@ def _build(root: Path, tiny_model_dir: Path) -> Workspace:
     shutil.copytree(tiny_model_dir, root / "model-trunc")
     _truncate(root / "model-trunc" / "model.safetensors")
     (root / "a-file").write_text("not a folder\n", encoding="utf-8")
+    (root / "merged-done").mkdir()  # a finished merge (its record) that must not be replaced unasked
+    (root / "merged-done" / "domainllm-merge.json").write_text('{"passed": true}\n', encoding="utf-8")
+    (root / "merged-done" / "model.safetensors").write_bytes(b"merged weights")
     (root / "empty.yaml").write_text("# nothing here yet\n", encoding="utf-8")
     (root / "configs").mkdir()
     shutil.copy(config, root / "configs" / "tiny.yaml")

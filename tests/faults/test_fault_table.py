@@ -73,6 +73,11 @@ CASES = [
     # -- merge, chat, compare on a damaged run ----------------------------------------------------
     Case("merge-truncated-adapter", ("merge", "{ws}/trunc"),
          ("adapter_model.safetensors' cannot be read", "truncated or damaged", "--overwrite"), issue="#12.3"),
+    Case("merge-over-a-finished-merge", ("merge", "{run}", "-o", "{ws}/merged-done"),
+         ("already holds a merged model", "--overwrite"), issue="lead"),
+    Case("merge-into-a-foreign-folder", ("merge", "{run}", "-o", "{ws}/longdocs", "--overwrite"),
+         ("not a merged model domainllm wrote",), issue="lead"),
+    Case("merge-into-a-file", ("merge", "{run}", "-o", "{ws}/a-file"), ("is a file",), issue="lead"),
     Case("chat-truncated-adapter", ("chat", "{ws}/trunc"),
          ("adapter_model.safetensors' cannot be read", "truncated or damaged"), issue="#12.3"),
     Case("compare-truncated-adapter", ("compare", "-c", "{cfg}", "--run", "{ws}/trunc", "-o", "{ws}/cmp-new"),
