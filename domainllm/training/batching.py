@@ -13,6 +13,13 @@ of :data:`BOUNDARY_AWARE` *and* :func:`probe_boundaries` must show it, by runnin
 through the model both ways (flattened by TRL's own collator, and alone) and checking that the
 second example's logits do not depend on the first. ``on`` insists (an error when the check fails),
 ``off`` keeps padded batches. The decision and its reason go into the manifest.
+
+Where flattening is allowed, :class:`LayoutCollator` still decides per batch: a flattened row saves
+the padding's linear-layer work, but the ``eager``/``sdpa``/``flex`` paths then attend over the whole
+row under a block-diagonal mask ((sum of lengths)^2 query-key pairs instead of batch x longest^2),
+so for equal-length examples (nothing to save) it would only add attention work. The batch is
+flattened when that computes less, counted with the model's own per-token and per-pair FLOPs; the
+flash-attention kernels take the boundaries directly and always gain.
 """
 
 from __future__ import annotations
@@ -35,6 +42,36 @@ log = logging.getLogger(__name__)
 
 # Attention implementations that keep flattened examples apart in transformers >= 5.
 BOUNDARY_AWARE = ("eager", "sdpa", "flex_attention", "flash_attention_2", "flash_attention_3")
+VARLEN = ("flash_attention_2", "flash_attention_3")  # attend within each example only
+
+
+class LayoutCollator:
+    """Padded or flattened, per batch, whichever computes less (see the module docstring).
+
+    ``token_flops``: a decoder layer's linear-layer FLOPs per token (2 x its weights);
+    ``pair_flops``: its attention FLOPs per query-key pair (4 x the query width). Both layouts are
+    built by TRL's own collator, so labels, boundaries and position ids are TRL's.
+    """
+
+    def __init__(self, pad_token_id: int, token_flops: float, pair_flops: float, varlen: bool) -> None:
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+        self.padded = DataCollatorForLanguageModeling(pad_token_id=pad_token_id)
+        self.flat = DataCollatorForLanguageModeling(pad_token_id=pad_token_id, padding_free=True)
+        self.token_flops, self.pair_flops, self.varlen = token_flops, pair_flops, varlen
+        self.counts = {"flat": 0, "padded": 0}
+
+    def flatten(self, lengths: list[int]) -> bool:
+        """Whether a batch of these example lengths computes less flattened."""
+        n, longest, total = len(lengths), max(lengths), sum(lengths)
+        padded = n * longest * self.token_flops + n * longest * longest * self.pair_flops
+        pairs = sum(x * x for x in lengths) if self.varlen else total * total
+        return total * self.token_flops + pairs * self.pair_flops < padded
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        flat = self.flatten([len(e["input_ids"]) for e in examples])
+        self.counts["flat" if flat else "padded"] += 1
+        return (self.flat if flat else self.padded)(examples)
 
 
 @dataclass

@@ -97,6 +97,8 @@ class TrainSetup:
     # Share of tokens the loss head scores (1.0 = every position; completion-only loss scores fewer).
     scored_share: float = 1.0
     attention: str = "sdpa"  # "eager" materializes the attention matrix; the others do not
+    # Batches may be flattened under a dense block-diagonal mask (padding-free with eager/sdpa/flex).
+    flat_batches: bool = False
     upcast: bool = False  # non-quantized weights cast to fp32 (prepare_model_for_kbit_training)
     overhead_gib: float = 0.5  # CUDA context / allocator reserve, or the process's own baseline on CPU
     margin: float = 0.10  # headroom on top of the estimate, for what the model does not count
@@ -187,6 +189,9 @@ def estimate_memory(
         # embedding output, final norm, and the hidden-state gradients in flight during backward
         "hidden_states": tokens * shape.hidden * (3 * setup.act_bytes + 2 * 4),
         "loss_head": _loss_head_bytes(shape, setup, tokens),
+        # the 4D attention mask: batch x longest^2, or (all tokens)^2 for a flattened row
+        "attention_mask": 4.0
+        * (tokens * tokens if setup.flat_batches else micro_batch * tokens_per_example**2),
     }
     counted = sum(parts.values())
     parts["margin"] = counted * setup.margin

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from domainllm.data.records import QADataset
     from domainllm.training.speed import SpeedSetup
 
-__all__ = ["build_sft_config", "train"]
+__all__ = ["build_sft_config", "build_trainer", "train"]
 
 
 def train(
@@ -89,23 +89,43 @@ def train(
 
     # -- Train and save. ----------------------------------------------------------------------------
     with recording_failure(run, is_main):
-        from trl import SFTTrainer
-
-        from domainllm.training.loss import kept_logits_trainer
-
-        trainer_class = kept_logits_trainer() if speed.loss_head == "kept-logits" else SFTTrainer
-        with _quiet_datasets():  # TRL's map() calls over already-tokenized data: bars with nothing to say
-            trainer = trainer_class(
-                model=loaded.model,
-                args=args,
-                train_dataset=train_ds,
-                eval_dataset=eval_ds,
-                processing_class=loaded.tokenizer,
-                peft_config=peft_config,
-                callbacks=trainer_callbacks(cfg, run),
-            )
+        trainer = build_trainer(
+            loaded, args, speed, train_ds, eval_ds, peft_config, callbacks=trainer_callbacks(cfg, run)
+        )
         return fit_and_save(
             cfg, run, trainer, has_eval=eval_ds is not None, checkpoint=checkpoint, started=started
+        )
+
+
+def build_trainer(
+    loaded: Any,
+    args: Any,
+    speed: SpeedSetup,
+    train_ds: Any,
+    eval_ds: Any,
+    peft_config: Any,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """The ``SFTTrainer`` (the kept-logits one when the plan says so) for a planned run.
+
+    :func:`train` builds its trainer here, and so does ``domainllm bench train``, so the benchmark
+    measures exactly the training path a user's run takes.
+    """
+    from trl import SFTTrainer
+
+    from domainllm.training.loss import kept_logits_trainer
+
+    trainer_class = kept_logits_trainer() if speed.loss_head == "kept-logits" else SFTTrainer
+    with _quiet_datasets():  # TRL's map() calls over already-tokenized data: bars with nothing to say
+        return trainer_class(
+            model=loaded.model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=loaded.tokenizer,
+            peft_config=peft_config,
+            data_collator=speed.collator(loaded.tokenizer.pad_token_id),
+            callbacks=callbacks or [],
         )
 
 
@@ -119,8 +139,8 @@ def build_sft_config(
 ) -> Any:
     """Map our ``training`` section onto TRL's ``SFTConfig`` (checkpoints under RUN/checkpoints).
 
-    ``speed`` (:func:`domainllm.training.speed.plan_speed`) adds padding-free batches, Liger and
-    ``torch.compile``; without it the batches are padded, as before the plan is made.
+    ``speed`` (:func:`domainllm.training.speed.plan_speed`) adds Liger; its padding-free collator is
+    given to the trainer by :func:`build_trainer`.
     """
     from trl import SFTConfig
 
@@ -128,14 +148,11 @@ def build_sft_config(
     shared = trainer_arguments(
         cfg, run_path, device=device, quant_mode=quant_mode, report_to=report_to, config_class=SFTConfig
     )
-    padding_free = speed is not None and speed.padding_free.enabled and not t.packing
     return SFTConfig(
         **shared,
-        # data (already tokenized and truncated by build_datasets; TRL builds the labels from the mask).
-        # Padding-free rows are not cut again: TRL refuses a max_length there, and build_datasets cut them.
-        max_length=None if padding_free else t.max_seq_length,
+        # data (already tokenized and truncated by build_datasets; TRL builds the labels from the mask)
+        max_length=t.max_seq_length,
         packing=t.packing,
-        padding_free=padding_free,
         completion_only_loss=t.completion_only_loss,
         use_liger_kernel=bool(speed and speed.liger),
         torch_compile=t.compile,

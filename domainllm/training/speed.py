@@ -54,6 +54,19 @@ class SpeedSetup:
     # as configured (every layer or none, through the Trainer).
     checkpointed_layers: list[int] | None = None
     memory_plan: MemoryPlan | None = None
+    # A decoder layer's FLOPs per token and per query-key pair: the per-batch layout rule's costs.
+    token_flops: float = 0.0
+    pair_flops: float = 0.0
+    packing: bool = False
+
+    def collator(self, pad_token_id: int) -> Any:
+        """The data collator: per-batch padded-or-flattened where flattening is allowed, else TRL's default."""
+        if not self.padding_free.enabled or self.packing:
+            return None  # padded batches, or TRL's BFD packing (its own padding-free collator)
+        from domainllm.training.batching import VARLEN, LayoutCollator
+
+        varlen = self.padding_free.attention in VARLEN
+        return LayoutCollator(pad_token_id, self.token_flops, self.pair_flops, varlen)
 
     def training_config(self, t: TrainingConfig) -> TrainingConfig:
         """The training section the trainer is built from (batching and checkpointing as planned)."""
@@ -67,7 +80,14 @@ class SpeedSetup:
     def as_dict(self) -> dict[str, Any]:
         """The manifest's ``speed`` record."""
         return {
-            "padding_free": self.padding_free.as_dict(),
+            "padding_free": {
+                **self.padding_free.as_dict(),
+                "layout": "TRL's BFD packing"
+                if self.packing
+                else (
+                    "per batch, flattened when that computes less" if self.padding_free.enabled else "padded"
+                ),
+            },
             "loss_head": self.loss_head,
             "liger_kernel": self.liger,
             "compile": self.compile,
@@ -121,7 +141,13 @@ def _scored_share(train_ds: Any) -> float:
 
 
 def train_setup(
-    cfg: DomainConfig, loaded: LoadedModel, *, loss_head: str, scored_share: float, attention: str
+    cfg: DomainConfig,
+    loaded: LoadedModel,
+    *,
+    loss_head: str,
+    scored_share: float,
+    attention: str,
+    flat_batches: bool = False,
 ) -> TrainSetup:
     """The memory model's view of this run's dtypes, optimizer and loss head."""
     autocast = loaded.device == "cuda" and loaded.dtype in ("bfloat16", "float16")
@@ -138,11 +164,12 @@ def train_setup(
         loss_head="kept" if loss_head == "kept-logits" else "fused",
         scored_share=scored_share if compact and cfg.training.completion_only_loss else 1.0,
         attention=attention,
+        flat_batches=flat_batches,
     )
 
 
 def _memory_plan(
-    cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_config: Any, loss_head: str
+    cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_config: Any, loss_head: str, flat: bool
 ) -> MemoryPlan:
     from domainllm.training.layers import model_shape
 
@@ -161,6 +188,7 @@ def _memory_plan(
         loss_head=loss_head,
         scored_share=_scored_share(train_ds),
         attention=attention_implementation(loaded.model),
+        flat_batches=flat,
     )
     longest = max(len(ids) for ids in train_ds["input_ids"])
     plan = choose_plan(
@@ -184,7 +212,7 @@ def _memory_plan(
 
 def plan_speed(cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_config: Any) -> SpeedSetup:
     """Decide every speed choice for this run and apply the checkpointing to ``loaded.model``."""
-    from domainllm.training.layers import checkpoint_layers
+    from domainllm.training.layers import checkpoint_layers, model_shape
     from domainllm.training.loss import loss_head as pick_loss_head
 
     t = cfg.training
@@ -193,6 +221,7 @@ def plan_speed(cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_confi
         t.padding_free, loaded.model, loaded.tokenizer.pad_token_id, packing=t.packing
     )
     head = pick_loss_head(loaded.device, loaded.model, liger)
+    shape = model_shape(loaded.model, peft_config.target_modules, cfg.lora.r)
     speed = SpeedSetup(
         padding_free=padding_free,
         loss_head=head,
@@ -200,9 +229,15 @@ def plan_speed(cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_confi
         compile=t.compile,
         per_device_batch_size=t.per_device_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
+        token_flops=2.0 * shape.linear_params / shape.num_layers,
+        pair_flops=4.0 * shape.num_heads * shape.head_dim,
+        packing=t.packing,
     )
     if t.memory_budget_gib is not None:
-        plan = _memory_plan(cfg, loaded, train_ds, peft_config, head)
+        from domainllm.training.batching import VARLEN
+
+        flat = padding_free.enabled and padding_free.attention not in VARLEN
+        plan = _memory_plan(cfg, loaded, train_ds, peft_config, head, flat)
         speed.memory_plan = plan
         speed.per_device_batch_size = plan.per_device_batch_size
         speed.gradient_accumulation_steps = plan.gradient_accumulation_steps

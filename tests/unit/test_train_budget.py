@@ -45,7 +45,12 @@ def budget_run(tiny_model_dir, tmp_path_factory):
     peft = build_peft_config(cfg.lora, loaded.model)
     shape = model_shape(loaded.model, peft.target_modules, cfg.lora.r)
     setup = train_setup(
-        cfg, loaded, loss_head="kept-logits", scored_share=_scored_share(train_ds), attention="sdpa"
+        cfg,
+        loaded,
+        loss_head="kept-logits",
+        scored_share=_scored_share(train_ds),
+        attention="sdpa",
+        flat_batches=True,
     )
     tokens = max(len(ids) for ids in train_ds["input_ids"])
     budget = estimate_memory(shape, setup, 2, tokens, 1)["total"] / GIB + 1e-9
@@ -94,6 +99,7 @@ def test_the_other_speed_choices_are_recorded(budget_run):
 
     speed = RunDir(budget_run[0]).read_manifest()["speed"]
     assert speed["padding_free"]["enabled"] is True and speed["padding_free"]["attention"] == "sdpa"
+    assert speed["padding_free"]["layout"] == "per batch, flattened when that computes less"
     assert "keeps examples apart" in speed["padding_free"]["reason"]
     assert (
         speed["loss_head"] == "kept-logits" and speed["liger_kernel"] is False and speed["compile"] is False

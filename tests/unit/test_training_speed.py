@@ -229,3 +229,19 @@ def test_liger_is_used_only_where_it_can_run_and_a_request_without_it_names_the_
     with pytest.raises(ConfigError, match="CUDA"):
         resolve_liger("on", "cpu")
     assert resolve_liger("off", "cuda") is False
+
+
+def test_the_layout_rule_flattens_only_where_it_computes_less():
+    from domainllm.training.batching import LayoutCollator
+
+    # SmolLM2-135M's decoder layer: 3.54 M linear weights, 9 heads x 64.
+    dense = LayoutCollator(0, token_flops=2 * 3.54e6, pair_flops=4 * 576, varlen=False)
+    assert not dense.flatten([128] * 8)  # nothing to save, only (8 x 128)^2 pairs to add
+    assert dense.flatten([30, 45, 52, 60, 61, 70, 88, 100])  # the dental mix: padding dominates
+    assert not dense.flatten([4000, 4000, 4000, 10])  # long rows: the dense mask costs more than the padding
+    varlen = LayoutCollator(0, token_flops=2 * 3.54e6, pair_flops=4 * 576, varlen=True)
+    assert varlen.flatten([128] * 8) is False  # equal lengths: the same work either way, padded is fine
+    assert varlen.flatten([4000, 4000, 4000, 10])  # flash attention never attends across examples
+    batch = dense(_rows())
+    assert ("position_ids" in batch) == dense.flatten([len(p) + len(a) for p, a in EXAMPLES])
+    assert sum(dense.counts.values()) == 1
