@@ -1,7 +1,7 @@
 """The loss head: logits only where a token is scored.
 
 A completion-only loss scores the answer tokens, a small share of each example (the dental
-examples: ~12 of ~52 tokens). TRL's fused LM head skips the other positions on CUDA, where its
+examples: 6.4 of 52 tokens on average). TRL's fused LM head skips the other positions on CUDA, where its
 Triton kernel runs, but off CUDA it projects every position, padding included, through the output
 head (576 x 49152 for SmolLM2: about a fifth of the model's forward FLOPs) and recomputes that
 projection in backward. :func:`kept_logits_trainer` returns an ``SFTTrainer`` whose loss asks the

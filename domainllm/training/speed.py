@@ -27,9 +27,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from domainllm.errors import ConfigError, MissingDependencyError
+from domainllm.errors import ConfigError, MissingDependencyError, TrainingError
 from domainllm.training.batching import PaddingFreeChoice, attention_implementation, choose_padding_free
-from domainllm.training.memory import GIB, MemoryPlan, TrainSetup, choose_plan
+from domainllm.training.memory import GIB, MemoryPlan, ModelShape, TrainSetup, choose_plan
 
 if TYPE_CHECKING:
     from domainllm.config import DomainConfig, TrainingConfig
@@ -169,10 +169,8 @@ def train_setup(
 
 
 def _memory_plan(
-    cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_config: Any, loss_head: str, flat: bool
+    cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, shape: ModelShape, loss_head: str, flat: bool
 ) -> MemoryPlan:
-    from domainllm.training.layers import model_shape
-
     t = cfg.training
     capacity = device_memory_gib(loaded.device)
     if t.memory_budget_gib > capacity:
@@ -181,7 +179,6 @@ def _memory_plan(
             f"{capacity:.1f} GiB in all. Use at most {capacity:.1f} (less what else runs there)."
         )
         raise ConfigError(msg)
-    shape = model_shape(loaded.model, peft_config.target_modules, cfg.lora.r)
     setup = train_setup(
         cfg,
         loaded,
@@ -221,7 +218,15 @@ def plan_speed(cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_confi
         t.padding_free, loaded.model, loaded.tokenizer.pad_token_id, packing=t.packing
     )
     head = pick_loss_head(loaded.device, loaded.model, liger)
-    shape = model_shape(loaded.model, peft_config.target_modules, cfg.lora.r)
+    try:
+        shape = model_shape(loaded.model, peft_config.target_modules, cfg.lora.r)
+    except TrainingError:
+        if t.memory_budget_gib is not None:
+            raise  # the budget needs the decoder layers; the message says so
+        shape = None  # a model without transformers decoder layers: padded batches, no layout costs
+        padding_free = PaddingFreeChoice(
+            False, padding_free.attention, "no decoder layers to cost the layout"
+        )
     speed = SpeedSetup(
         padding_free=padding_free,
         loss_head=head,
@@ -229,15 +234,15 @@ def plan_speed(cfg: DomainConfig, loaded: LoadedModel, train_ds: Any, peft_confi
         compile=t.compile,
         per_device_batch_size=t.per_device_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
-        token_flops=2.0 * shape.linear_params / shape.num_layers,
-        pair_flops=4.0 * shape.num_heads * shape.head_dim,
+        token_flops=2.0 * shape.linear_params / shape.num_layers if shape else 0.0,
+        pair_flops=4.0 * shape.num_heads * shape.head_dim if shape else 0.0,
         packing=t.packing,
     )
-    if t.memory_budget_gib is not None:
+    if t.memory_budget_gib is not None and shape is not None:
         from domainllm.training.batching import VARLEN
 
         flat = padding_free.enabled and padding_free.attention not in VARLEN
-        plan = _memory_plan(cfg, loaded, train_ds, peft_config, head, flat)
+        plan = _memory_plan(cfg, loaded, train_ds, shape, head, flat)
         speed.memory_plan = plan
         speed.per_device_batch_size = plan.per_device_batch_size
         speed.gradient_accumulation_steps = plan.gradient_accumulation_steps

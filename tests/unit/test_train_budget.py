@@ -117,3 +117,14 @@ def test_a_budget_larger_than_the_machine_is_refused_before_anything_is_written(
     with pytest.raises(ConfigError, match="memory_budget_gib"):
         train(cfg)
     assert not Path(tiny_config.training.output_dir).exists()
+
+
+def test_the_speed_keys_leave_the_fingerprint_alone(tiny_config):
+    from domainllm.config import config_fingerprint
+
+    faster = dataclasses.replace(
+        tiny_config.training, padding_free="off", memory_budget_gib=3.0, liger_kernel="off", compile=True
+    )
+    assert config_fingerprint(tiny_config.replace(training=faster)) == config_fingerprint(tiny_config)
+    other = dataclasses.replace(tiny_config.training, learning_rate=1e-4)
+    assert config_fingerprint(tiny_config.replace(training=other)) != config_fingerprint(tiny_config)
