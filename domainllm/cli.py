@@ -208,6 +208,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench_command == "train":
+        from domainllm.bench.train import main as bench_main
+    else:
+        from domainllm.bench.generate import main as bench_main
+    return bench_main(args=args)
+
+
 # --------------------------------------------------------------------------------------------------
 
 
@@ -356,7 +364,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="a folder written by `domainllm compare`")
     p.set_defaults(handler=_cmd_report)
+
+    _add_bench_parser(sub, common)
     return parser
+
+
+def _add_bench_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from domainllm.bench.generate import add_arguments as generate_arguments
+    from domainllm.bench.train import add_arguments as train_arguments
+
+    p = sub.add_parser(
+        "bench",
+        parents=[common],
+        help="speed benchmarks: domainllm's training and generation against their peers",
+    )
+    p.description = (
+        "Speed benchmarks on randomly initialised models of named shapes (no download): `bench train` runs "
+        "domainllm's training path beside TRL's defaults, `bench generate` eager against static-cache and "
+        "compiled decoding. One table on stdout, with the device, versions and date."
+    )
+    kinds = p.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    t = kinds.add_parser(
+        "train", parents=[common], help="tokens/s, real tokens/s and peak memory vs TRL defaults"
+    )
+    train_arguments(t)
+    g = kinds.add_parser("generate", parents=[common], help="generated tokens/s per decoding mode")
+    generate_arguments(g)
+    p.set_defaults(handler=_cmd_bench)
 
 
 def _setup_logging(verbose: bool) -> None:

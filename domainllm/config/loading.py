@@ -354,6 +354,12 @@ NOT_IN_FINGERPRINT = (
     "training.report_to",
     "training.logging_steps",
     "training.dataloader_num_workers",
+    # How the run computes, not what it learns (the same loss and gradients, to float rounding):
+    # changing them must not make a finished run look stale either.
+    "training.padding_free",
+    "training.memory_budget_gib",
+    "training.liger_kernel",
+    "training.compile",
 )
 
 

@@ -222,6 +222,8 @@ class GenerationConfig:
     max_new_tokens: int = 40
     # Prompts per generate() call in batched evaluation.
     batch_size: int = 16
+    # Decoding strategy of batched generation: "auto" = "compiled" (static KV cache + torch.compile) on CUDA where the model supports it, "eager" elsewhere; or "eager", "static" (static KV cache, not compiled), "compiled". The mode used is recorded in a comparison's results.
+    decoding: Literal["auto", "eager", "static", "compiled"] = "auto"
     # Greedy by default (reproducible evaluation); sampling only when you ask for it.
     do_sample: bool = False
     temperature: float = 1.0

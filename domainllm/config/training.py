@@ -48,8 +48,16 @@ class TrainingConfig:
     max_truncated_share: float = 0.05
     # Recompute activations in backward: less memory, ~30% slower steps.
     gradient_checkpointing: bool = False
-    # Pack several short examples into one sequence (no padding waste; needs an attention kernel that respects it).
+    # Pack several short examples into one sequence (TRL's BFD packing: padding-free, but it changes which examples share a batch).
     packing: bool = False
+    # Padding-free batches: each batch's examples in one row, position ids restarted per example, no compute on padding. "auto" = on where the attention implementation is checked to keep the examples apart (the choice is in the manifest); "on" = insist; "off" = padded batches.
+    padding_free: Literal["auto", "on", "off"] = "auto"
+    # GiB of memory the run may use (the GPU's, or RAM on CPU): domainllm picks the per-device batch size, the accumulation (same effective batch) and how many layers to checkpoint to fit, and records the plan in the manifest. null = the batch settings as given.
+    memory_budget_gib: float | None = None
+    # Liger's Triton kernels (RMSNorm, RoPE, SwiGLU) on CUDA: "auto" = when liger-kernel is installed (pip install 'domainllm[liger]'); "on" = require it; "off".
+    liger_kernel: Literal["auto", "on", "off"] = "auto"
+    # torch.compile the model for training: faster steps on a GPU after a slow first one; off by default.
+    compile: bool = False
     # Loss on answer tokens only (prompt and system tokens masked). Off = loss on the whole sequence.
     completion_only_loss: bool = True
     # What to train on: QA pairs only, or QA pairs plus the domain documents as plain text (continued pretraining).
@@ -89,6 +97,13 @@ class TrainingConfig:
         check_range(s, "weight_decay", self.weight_decay, 0.0, None)
         check_range(s, "max_grad_norm", self.max_grad_norm, 0.0, None)
         check_range(s, "max_truncated_share", self.max_truncated_share, 0.0, 1.0)
+        if self.memory_budget_gib is not None and self.memory_budget_gib <= 0:
+            fail(
+                s,
+                "memory_budget_gib",
+                f"is {self.memory_budget_gib}",
+                "Use a positive number of GiB, or null for no budget.",
+            )
         for name in (
             "per_device_batch_size",
             "gradient_accumulation_steps",

@@ -97,6 +97,7 @@ class ExpertLLM(HuggingFacePipeline):
                 eos_ids=expert.eos_ids,
                 stop=stop,
                 context_length=expert.context_length,
+                decoding=self.generation.decoding if self.generation is not None else "eager",
             )
         generations = []
         for prompt, out in zip(prompts, outputs, strict=True):

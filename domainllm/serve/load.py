@@ -77,6 +77,13 @@ class DomainExpert:
         return f"DomainExpert({self.base_path!r}, {what}, device={self.device!r})"
 
     @property
+    def generation_mode(self) -> str:
+        """How batched generation decodes for this model and ``config.generation.decoding`` (recorded per arm)."""
+        from domainllm.serve.decoding import decoding_mode, describe_decoding
+
+        return describe_decoding(decoding_mode(self.model, self.config.generation.decoding))
+
+    @property
     def has_adapter(self) -> bool:
         """True when a LoRA adapter is attached (and can be switched off)."""
         return self.adapter_path is not None

@@ -56,6 +56,25 @@ def linear_layer_names(model: Any) -> list[str]:
     return sorted(names)
 
 
+def _attention_leaves(model: Any) -> list[str]:
+    """Leaf names of linear layers that sit only inside attention blocks (Falcon's ``self_attention.dense``).
+
+    A name also used outside attention (BERT's ``dense`` is in the MLP too) is left out: PEFT matches
+    targets by leaf name, so it would adapt those layers as well.
+    """
+    import torch
+
+    inside: dict[str, bool] = {}
+    for full, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or "." not in full:
+            continue
+        parent = full.rsplit(".", 1)[0].rsplit(".", 1)[-1].lower()
+        leaf = full.rsplit(".", 1)[-1]
+        in_attention = "attn" in parent or "attention" in parent
+        inside[leaf] = inside.get(leaf, True) and in_attention
+    return sorted(name for name, only in inside.items() if only)
+
+
 def resolve_target_modules(model: Any, target: str | list[str]) -> str | list[str]:
     """``"all-linear"`` passes through to PEFT; ``"attention"`` and explicit lists are checked against ``model``."""
     if target == "all-linear":
@@ -64,6 +83,7 @@ def resolve_target_modules(model: Any, target: str | list[str]) -> str | list[st
     listing = ", ".join(available) or "(none)"
     if target == "attention":
         found = [name for name in ATTENTION_MODULE_NAMES if name in available]
+        found += [name for name in _attention_leaves(model) if name not in found]
         if not found:
             msg = (
                 "Config key 'lora.target_modules' is 'attention', but the model has none of the usual attention "

@@ -18,8 +18,9 @@ setup -> train -> save, like a torchtune recipe:
 
 Steps 2 and 3 are the shared run skeleton in :mod:`domainllm.training.run`; what is SFT's own lives
 here: the data checks, tokenization (:mod:`domainllm.training.tokens`, which counts truncation and
-builds the exact loss mask), the k-bit preparation and the ``SFTTrainer``. Existing directories: a
-finished run is replaced only with ``overwrite``; a failed, interrupted or killed (still "running") run is
+builds the exact loss mask), the speed plan (:mod:`domainllm.training.speed`: padding-free batches,
+the loss head, the memory budget) and the ``SFTTrainer``. Existing directories: a finished run is
+replaced only with ``overwrite``; a failed, interrupted or killed (still "running") run is
 refused unless ``resume`` (continue from its last complete checkpoint) or ``overwrite`` (start over)
 says which (:mod:`domainllm.training.outdir`).
 """
@@ -41,8 +42,9 @@ from domainllm.training.tokens import build_datasets
 
 if TYPE_CHECKING:
     from domainllm.data.records import QADataset
+    from domainllm.training.speed import SpeedSetup
 
-__all__ = ["build_sft_config", "train"]
+__all__ = ["build_sft_config", "build_trainer", "train"]
 
 
 def train(
@@ -60,6 +62,7 @@ def train(
     from domainllm.training.lora import build_peft_config
     from domainllm.training.manifest import portable_config, static_manifest
     from domainllm.training.resume import check_resume, resume_record
+    from domainllm.training.speed import plan_speed
 
     check_can_push(cfg)
     report_to = resolve_trackers(t.report_to)
@@ -75,45 +78,78 @@ def train(
     loaded = load_base_model(cfg.model, cfg.quantization, device_map=device_map(device, state))
     train_ds, eval_ds, stats = build_datasets(data, loaded.tokenizer, cfg)
     peft_config = build_peft_config(cfg.lora, loaded.model)
-    if loaded.quant_mode in ("4bit", "8bit"):
-        from peft import prepare_model_for_kbit_training
-
-        loaded.model = prepare_model_for_kbit_training(
-            loaded.model,
-            use_gradient_checkpointing=t.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
+    # No prepare_model_for_kbit_training: it casts a 4/8-bit base's embeddings, norms and head to fp32
+    # (+1.96 GiB on the Llama-3-8B shape); TRL's own handling runs instead (see training/speed.py).
+    speed = plan_speed(cfg, loaded, train_ds, peft_config)
+    planned = cfg.replace(training=speed.training_config(t))
+    args = build_sft_config(
+        planned, run.path, device=device, quant_mode=quant_mode, report_to=report_to, speed=speed
+    )
 
     # -- The run directory: only now is anything written. -----------------------------------------
     is_main = state.is_main_process
     manifest = static_manifest(cfg, loaded, data, stats, peft_config, state.num_processes) if is_main else {}
-    if is_main and checkpoint is not None:
-        manifest.update(resume_record(run, checkpoint, changes))
+    if is_main:
+        manifest["speed"] = speed.as_dict()
+        if checkpoint is not None:
+            manifest.update(resume_record(run, checkpoint, changes))
     start_run(cfg, run, state, checkpoint=checkpoint, overwrite=overwrite, manifest=manifest)
 
     # -- Train and save. ----------------------------------------------------------------------------
     with recording_failure(run, is_main):
-        from trl import SFTTrainer
-
-        with _quiet_datasets():  # TRL's map() calls over already-tokenized data: bars with nothing to say
-            trainer = SFTTrainer(
-                model=loaded.model,
-                args=args,
-                train_dataset=train_ds,
-                eval_dataset=eval_ds,
-                processing_class=loaded.tokenizer,
-                peft_config=peft_config,
-                callbacks=trainer_callbacks(cfg, run),
-            )
+        trainer = build_trainer(
+            loaded, args, speed, train_ds, eval_ds, peft_config, callbacks=trainer_callbacks(cfg, run)
+        )
         return fit_and_save(
             cfg, run, trainer, has_eval=eval_ds is not None, checkpoint=checkpoint, started=started
         )
 
 
-def build_sft_config(
-    cfg: DomainConfig, run_path: Path, device: str, quant_mode: str, report_to: list[str]
+def build_trainer(
+    loaded: Any,
+    args: Any,
+    speed: SpeedSetup,
+    train_ds: Any,
+    eval_ds: Any,
+    peft_config: Any,
+    callbacks: list[Any] | None = None,
 ) -> Any:
-    """Map our ``training`` section onto TRL's ``SFTConfig`` (checkpoints under RUN/checkpoints)."""
+    """The ``SFTTrainer`` (the kept-logits one when the plan says so) for a planned run.
+
+    :func:`train` builds its trainer here, and so does ``domainllm bench train``, so the benchmark
+    measures exactly the training path a user's run takes.
+    """
+    from trl import SFTTrainer
+
+    from domainllm.training.loss import kept_logits_trainer
+
+    trainer_class = kept_logits_trainer() if speed.loss_head == "kept-logits" else SFTTrainer
+    with _quiet_datasets():  # TRL's map() calls over already-tokenized data: bars with nothing to say
+        return trainer_class(
+            model=loaded.model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=loaded.tokenizer,
+            peft_config=peft_config,
+            data_collator=speed.collator(loaded.tokenizer.pad_token_id),
+            callbacks=callbacks or [],
+        )
+
+
+def build_sft_config(
+    cfg: DomainConfig,
+    run_path: Path,
+    device: str,
+    quant_mode: str,
+    report_to: list[str],
+    speed: SpeedSetup | None = None,
+) -> Any:
+    """Map our ``training`` section onto TRL's ``SFTConfig`` (checkpoints under RUN/checkpoints).
+
+    ``speed`` (:func:`domainllm.training.speed.plan_speed`) adds Liger; its padding-free collator is
+    given to the trainer by :func:`build_trainer`.
+    """
     from trl import SFTConfig
 
     t = cfg.training
@@ -126,6 +162,8 @@ def build_sft_config(
         max_length=t.max_seq_length,
         packing=t.packing,
         completion_only_loss=t.completion_only_loss,
+        use_liger_kernel=bool(speed and speed.liger),
+        torch_compile=t.compile,
     )
 
 
