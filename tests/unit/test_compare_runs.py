@@ -157,7 +157,7 @@ def test_compare_with_named_runs_gives_arms_per_run_and_planned_tests(
 
 
 def test_run_arguments_and_recipe_keys_are_checked() -> None:
-    from domainllm.cli import _run_args
+    from domainllm.cli.commands import _run_args
     from domainllm.config import config_from_dict
 
     assert _run_args(["runs/x", "raft=runs/y"]) == ("runs/x", {"raft": "runs/y"})

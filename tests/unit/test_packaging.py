@@ -35,7 +35,7 @@ def test_wheel_contains_chains_configs_and_data(wheel):
     assert any(n.startswith("domainllm/_resources/chains/") and n.endswith(".yaml") for n in names)
     assert any(n.startswith("domainllm/_resources/data/dental/docs/") for n in names)
     assert "domainllm/_resources/data/dental/qa/test.jsonl" in names
-    assert "domainllm/cli.py" in names
+    assert "domainllm/cli/__init__.py" in names
 
 
 def test_a_plain_install_of_the_wheel_finds_its_configs_chains_and_data(wheel, tmp_path):
