@@ -28,12 +28,15 @@ __all__ = [
     "FROM_RUN",
     "ChainSpec",
     "JudgeSpec",
+    "arm_user_message",
     "build_chain",
     "build_prompt_chain",
+    "chains_dir",
     "list_arms",
     "load_chain_spec",
     "load_judge_spec",
     "normalize_input",
+    "render_arm_prompt",
 ]
 
 FROM_RUN = "from_run"
@@ -92,6 +95,16 @@ def _chains_root(chains_dir: str | Path | None) -> Path:
 def _search_dirs(root: Path, domain: str | None) -> list[Path]:
     dirs = [root / domain] if domain else []
     return [*dirs, root / GENERIC, root]
+
+
+def chains_dir(cfg: Any) -> Path | None:
+    """Where a config's chain specs live: ``compare.chains_dir`` (relative to the config file), else None
+    (the shipped ``chains/``). The one rule compare, chat and RAFT training share."""
+    from domainllm.resources import resolve_path
+
+    if not cfg.compare.chains_dir:
+        return None
+    return resolve_path(cfg.compare.chains_dir, cfg.base_dir, key="compare.chains_dir")
 
 
 def list_arms(chains_dir: str | Path | None = None, domain: str | None = None) -> list[str]:
@@ -338,11 +351,34 @@ def _keep(data: dict[str, Any]) -> dict[str, Any]:
     return {"sources": data.get("sources", []), "prompt": data["prompt"]}
 
 
+def arm_user_message(spec: ChainSpec, data: dict[str, Any], sources: Sequence[Any]) -> str:
+    """The user turn arm ``spec`` builds for ``data`` (question, options) and retrieved ``sources``."""
+    from domainllm.data.formatting import format_user_message
+
+    record = _user_record(data)
+    if spec.retrieval == "none":
+        return format_user_message(record, template=spec.user_template)
+    return format_user_message(record, context=_format_context(spec, sources), template=spec.user_template)
+
+
+def render_arm_prompt(
+    spec: ChainSpec, tokenizer: Any, system_prompt: str | None, data: dict[str, Any], sources: Sequence[Any]
+) -> str:
+    """The prompt arm ``spec`` shows the model for ``data`` and ``sources``, chat template applied.
+
+    The one rendering of an arm's prompt: the chains call it at inference, and RAFT training
+    (:mod:`domainllm.training.raft`) builds its examples from :func:`arm_user_message` through the
+    same chat formatting, so a RAFT-trained model sees byte for byte the layout the ``finetuned_rag``
+    arm serves it.
+    """
+    from domainllm.data.formatting import render_prompt
+
+    return render_prompt(tokenizer, arm_user_message(spec, data, sources), system_prompt)
+
+
 def build_prompt_chain(spec: ChainSpec, expert: Any, retriever: Any = None) -> Any:
     """The runnable from a chain input to ``{"question", "prompt", "sources", ...}`` (no generation)."""
     from langchain_core.runnables import RunnableLambda
-
-    from domainllm.data.formatting import format_user_message, render_prompt
 
     if spec.retrieval == "retriever" and retriever is None:
         msg = (
@@ -357,14 +393,8 @@ def build_prompt_chain(spec: ChainSpec, expert: Any, retriever: Any = None) -> A
         sources = data.get("sources") or []
         if spec.retrieval == "gold":
             sources = _gold_sources(data, retriever, spec)
-        record = _user_record(data)
-        if spec.retrieval == "none":
-            user = format_user_message(record, template=spec.user_template)
-        else:
-            user = format_user_message(
-                record, context=_format_context(spec, sources), template=spec.user_template
-            )
-        return {**data, "sources": sources, "prompt": render_prompt(tokenizer, user, system_prompt)}
+        prompt = render_arm_prompt(spec, tokenizer, system_prompt, data, sources)
+        return {**data, "sources": sources, "prompt": prompt}
 
     steps = RunnableLambda(normalize_input, name="normalize_input")
     if spec.retrieval == "retriever":

@@ -47,14 +47,6 @@ def format_sources(sources: list[Any]) -> str:
     return "sources: " + ("; ".join(items) if items else "none")
 
 
-def _chains_dir(cfg: DomainConfig) -> str | None:
-    from domainllm.resources import resolve_path
-
-    if not cfg.compare.chains_dir:
-        return None
-    return str(resolve_path(cfg.compare.chains_dir, cfg.base_dir, key="compare.chains_dir"))
-
-
 def run_chat(
     run_dir: str | Path,
     rag: bool = False,
@@ -65,7 +57,7 @@ def run_chat(
     output_stream: TextIO | None = None,
 ) -> int:
     """Talk to RUN_DIR (or ``"base"``) until /quit or end of input; returns the exit code (0)."""
-    from domainllm.chains import build_prompt_chain, load_chain_spec
+    from domainllm.chains import build_prompt_chain, chains_dir, load_chain_spec
     from domainllm.serve.generate import check_prompt_lengths
     from domainllm.serve.load import load_expert
 
@@ -76,7 +68,7 @@ def run_chat(
     cfg = expert.config
     finetuned = adapter and expert.is_finetuned
     arm = chat_arm(finetuned, rag)
-    spec = load_chain_spec(arm, _chains_dir(cfg), cfg.data.name)
+    spec = load_chain_spec(arm, chains_dir(cfg), cfg.data.name)
     retriever = None
     if rag:
         from domainllm.rag.store import get_retriever, knowledge_base, open_store

@@ -16,7 +16,7 @@ from typing import Any
 
 from domainllm.benchmark.arms import Arm, check_extra_arm, extra_arm
 from domainllm.benchmark.resume import arm_key, file_digest
-from domainllm.chains import ChainSpec
+from domainllm.chains import ChainSpec, chains_dir
 from domainllm.config import CompareConfig, DomainConfig, config_to_dict
 from domainllm.data.records import QADataset, QARecord, documents_sha256
 from domainllm.eval.predictions import ArmRun
@@ -33,14 +33,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def chains_dir(cfg: DomainConfig) -> Path | None:
-    if not cfg.compare.chains_dir:
-        return None
-    from domainllm.resources import resolve_path
-
-    return resolve_path(cfg.compare.chains_dir, cfg.base_dir, "compare.chains_dir")
 
 
 def load_specs(cfg: DomainConfig) -> dict[str, ChainSpec]:

@@ -60,8 +60,12 @@ class TrainingConfig:
     compile: bool = False
     # Loss on answer tokens only (prompt and system tokens masked). Off = loss on the whole sequence.
     completion_only_loss: bool = True
-    # What to train on: QA pairs only, or QA pairs plus the domain documents as plain text (continued pretraining).
-    train_on: Literal["qa", "qa+docs"] = "qa"
+    # What to train on: QA pairs only; QA pairs plus the domain documents as plain text (continued pretraining); or "raft": each question with retrieved chunks in the prompt (the gold chunk plus distractors, or distractors only), rendered as the raft_arm serves it.
+    train_on: Literal["qa", "qa+docs", "raft"] = "qa"
+    # RAFT: share of training examples whose prompt keeps the gold chunk (the rest hold distractors only, so the model learns not to trust every passage).
+    raft_gold_share: float = 0.8
+    # RAFT: the chain spec (arm) whose retrieval prompt the examples are rendered in; it must retrieve.
+    raft_arm: str = "finetuned_rag"
     # Seed for data order, LoRA init and dropout: same seed, same run.
     seed: int = 42
     # When to compute eval loss on the val split.
@@ -91,6 +95,13 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         s = self.section
+        if not 0.0 <= self.raft_gold_share <= 1.0:
+            fail(
+                s,
+                "raft_gold_share",
+                f"is {self.raft_gold_share}",
+                "Use a share between 0 and 1, such as 0.8.",
+            )
         if self.learning_rate <= 0:
             fail(s, "learning_rate", f"is {self.learning_rate}", "Use a positive value such as 2e-4.")
         check_range(s, "warmup_ratio", self.warmup_ratio, 0.0, 1.0)

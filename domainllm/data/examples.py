@@ -16,7 +16,7 @@ from domainllm.data.formatting import answer_text, format_user_message, render_e
 from domainllm.data.records import QARecord
 from domainllm.errors import DataError
 
-__all__ = ["build_training_examples"]
+__all__ = ["build_training_examples", "end_at_eos"]
 
 
 def _document_pieces(text: str, tokenizer: Any, max_tokens: int) -> list[str]:
@@ -33,7 +33,7 @@ def _document_pieces(text: str, tokenizer: Any, max_tokens: int) -> list[str]:
     return [piece for piece in splitter.split_text(text) if piece.strip()]
 
 
-def _end_at_eos(completion: str, eos: str | None) -> str:
+def end_at_eos(completion: str, eos: str | None) -> str:
     """Drop the whitespace a chat template puts after the end-of-turn token (ChatML: ``<|im_end|>\\n``).
 
     TRL appends eos to any completion that does not end with it, so ``...<|im_end|>\\n`` would be
@@ -70,7 +70,7 @@ def build_training_examples(
     for record in records:
         user = format_user_message(record)
         example = render_example(tokenizer, user, answer_text(record), system_prompt)
-        examples.append({"prompt": example["prompt"], "completion": _end_at_eos(example["completion"], eos)})
+        examples.append({"prompt": example["prompt"], "completion": end_at_eos(example["completion"], eos)})
     if documents:
         if not eos:
             msg = "The tokenizer has no eos_token, so document examples cannot be terminated. Set tokenizer.eos_token, or train_on: qa."

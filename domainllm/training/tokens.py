@@ -35,6 +35,8 @@ class DataStats:
     val_truncated: int = 0
     longest: int = 0
     train_tokens: int = 0
+    # train_on raft: what the RAFT prompts hold (RaftStats.to_dict()); None otherwise
+    raft: dict[str, int] | None = None
 
 
 def tokenize_examples(
@@ -88,9 +90,19 @@ def build_datasets(data: QADataset, tokenizer: Any, cfg: DomainConfig) -> tuple[
     # The document splitter counts tokens piece by piece; re-tokenized, a piece can come out a token or
     # two longer at its edges, so it aims a little short and _document_windows catches the rest.
     piece_tokens = max(t.max_seq_length - 4, 8)
-    examples = build_training_examples(
-        data.train, tokenizer, cfg.data.system_prompt, documents=documents, max_document_tokens=piece_tokens
-    )
+    raft = None
+    if t.train_on == "raft":
+        from domainllm.training.raft import build_raft_examples
+
+        examples, raft = build_raft_examples(cfg, data, tokenizer, "train")
+    else:
+        examples = build_training_examples(
+            data.train,
+            tokenizer,
+            cfg.data.system_prompt,
+            documents=documents,
+            max_document_tokens=piece_tokens,
+        )
     qa = [e for e in examples if e["prompt"]]
     docs = [e["completion"] for e in examples if not e["prompt"]]
     rows, truncated, dropped, longest = tokenize_examples(qa, tokenizer, t.max_seq_length)
@@ -121,7 +133,10 @@ def build_datasets(data: QADataset, tokenizer: Any, cfg: DomainConfig) -> tuple[
     val_rows: list[dict[str, list[int]]] = []
     val_truncated = 0
     if data.val:
-        val_examples = build_training_examples(data.val, tokenizer, cfg.data.system_prompt)
+        if t.train_on == "raft":  # eval loss on the task trained: the val questions with their gold chunk
+            val_examples, _ = build_raft_examples(cfg, data, tokenizer, "val")
+        else:
+            val_examples = build_training_examples(data.val, tokenizer, cfg.data.system_prompt)
         val_rows, val_truncated, _, _ = tokenize_examples(val_examples, tokenizer, t.max_seq_length)
         if val_truncated:
             log.warning(
@@ -136,6 +151,7 @@ def build_datasets(data: QADataset, tokenizer: Any, cfg: DomainConfig) -> tuple[
         val_truncated=val_truncated,
         longest=longest,
         train_tokens=sum(len(r["input_ids"]) for r in train_rows),
+        raft=raft.to_dict() if raft is not None else None,
     )
     eval_ds = Dataset.from_list(val_rows) if val_rows else None
     return Dataset.from_list(train_rows), eval_ds, stats
