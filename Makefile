@@ -15,7 +15,7 @@ LOCK   ?= requirements.lock
 TORCH  ?= torch
 LOCKED := -m pip install -q -c $(LOCK)
 
-.PHONY: install compare test lint upgrade clean
+.PHONY: install compare test lint upgrade clean augment recipes
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) tools/lock.py preflight --lock $(LOCK)
@@ -34,6 +34,16 @@ install: $(VENV)/.installed
 # config changed run again) instead of refusing to touch runs/compare-dental/.
 compare: install
 	$(PY) -m domainllm compare --resume
+
+# The augmented dental domain (data/dental-augmented, committed) from the pre-written generator output
+# in data/dental-authored: paraphrases and document questions, checked and counted (see its README.md).
+augment: install
+	$(PY) -m domainllm augment --generator files:data/dental-authored -o data/dental-augmented --overwrite
+
+# The recipe comparison: plain SFT, paraphrase-augmented SFT, documents + QA and RAFT on one base,
+# beside the persona prompt and RAG (configs/dental-recipes.yaml; ~30 minutes on a 2-core CPU).
+recipes: install
+	$(PY) -m domainllm compare --config configs/dental-recipes.yaml --resume
 
 test: install
 	$(PY) -m pytest

@@ -167,6 +167,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_augment(args: argparse.Namespace) -> int:
+    cfg = _load_config(args)
+    from domainllm.augment import AugmentConfig, augment
+
+    options = AugmentConfig(
+        config=cfg,
+        output_dir=args.output_dir,
+        generator=args.generator,
+        paraphrases=args.paraphrases,
+        questions_per_chunk=args.questions_per_chunk,
+        overwrite=args.overwrite,
+    )
+    out = augment(options)
+    print_result(f"Augmented domain written to {out} (datasheet: {out / 'README.md'})")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench_command == "train":
         from domainllm.bench.train import main as bench_main

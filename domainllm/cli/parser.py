@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from domainllm.cli.commands import (
+    _cmd_augment,
     _cmd_bench,
     _cmd_chat,
     _cmd_compare,
@@ -176,6 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="a folder written by `domainllm compare`")
     p.set_defaults(handler=_cmd_report)
+
+    p = sub.add_parser(
+        "augment",
+        parents=[common],
+        help="write an augmented domain: paraphrased and document-generated QA pairs, checked",
+    )
+    p.description = (
+        "From the configured domain's training rows and documents, write a new domain folder with paraphrases "
+        "of each training question and QA pairs generated from document chunks (grounded in their chunk, "
+        "deduplicated, no near-duplicate of a val/test question), with provenance and a datasheet."
+    )
+    _add_config_args(p)
+    p.add_argument("--output-dir", "-o", required=True, metavar="DIR", help="the new domain folder")
+    p.add_argument(
+        "--generator",
+        required=True,
+        metavar="SPEC",
+        help="files:DIR (pre-written output), hf:PATH or hf:default (a local model), or provider:model",
+    )
+    p.add_argument(
+        "--paraphrases", type=int, default=3, metavar="N", help="rewordings per training question (3)"
+    )
+    p.add_argument(
+        "--questions-per-chunk",
+        type=int,
+        default=5,
+        metavar="M",
+        help="QA pairs asked per document chunk (5)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="rebuild an earlier augment output in DIR")
+    p.set_defaults(handler=_cmd_augment)
 
     _add_bench_parser(sub, common)
     return parser

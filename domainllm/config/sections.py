@@ -145,6 +145,8 @@ class DataConfig:
     max_answer_words: int = 20
     # Rows whose answer is over max_answer_words: "error" refuses the dataset, "skip" leaves them out and reports the count per split.
     on_long_answer: Literal["error", "skip"] = "error"
+    # Train only on rows whose provenance `source` is one of these ("original", "paraphrase", "generated"; a row without one is "original"), e.g. [original, paraphrase] on an augmented domain; null = every row. Val and test are never filtered.
+    train_sources: list[str] | None = None
     # System prompt used in every training example and by the fine-tuned arms at inference.
     system_prompt: str = "You are the assistant of Larkspur Lane Dental. Answer in one short sentence."
 
@@ -169,6 +171,17 @@ class DataConfig:
             fail(
                 self.section, "max_answer_words", f"is {self.max_answer_words}", "Use a positive word count."
             )
+        if self.train_sources is not None:
+            from domainllm.data.records import SOURCE_KINDS
+
+            bad = [k for k in self.train_sources if k not in SOURCE_KINDS]
+            if bad or not self.train_sources:
+                fail(
+                    self.section,
+                    "train_sources",
+                    f"is {self.train_sources!r}",
+                    f"List one or more of {', '.join(SOURCE_KINDS)}, or null for every row.",
+                )
         if self.on_long_answer not in ("error", "skip"):
             fail(
                 self.section,

@@ -149,8 +149,24 @@ def _finish(
                 "data.max_answer_words, or shorten the answers."
             )
             raise DataError(msg)
+    train = [item.record for item in splits["train"]]
+    if data_cfg.train_sources is not None:
+        kept = [r for r in train if r.meta.get("source", "original") in data_cfg.train_sources]
+        if train and not kept:
+            msg = (
+                f"data.train_sources is {list(data_cfg.train_sources)}, but no training row of '{source}' has such "
+                "a provenance 'source' (rows without one count as 'original'). Widen data.train_sources or set it to null."
+            )
+            raise DataError(msg)
+        logger.info(
+            "data.train_sources %s: %d of %d training rows kept.",
+            list(data_cfg.train_sources),
+            len(kept),
+            len(train),
+        )
+        train = kept
     dataset = QADataset(
-        train=[item.record for item in splits["train"]],
+        train=train,
         val=[item.record for item in splits["val"]],
         test=[item.record for item in splits["test"]],
         documents=documents,

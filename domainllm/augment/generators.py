@@ -1,0 +1,268 @@
+"""Generators for the augment stage: what writes paraphrases and questions, behind one small interface.
+
+A generator proposes; :mod:`domainllm.augment.checks` decides what is kept. So a generator may
+return too many, too few or malformed items: parsing drops what it cannot read and counts it.
+
+* :class:`ChatGenerator`: any LangChain chat model, prompted with the two prompts below and parsed
+  from plain text (one paraphrase per line; one JSON object per line for questions). Made by
+  :func:`make_generator` from ``provider:model`` (``init_chat_model``, as ``compare.extra_arms``)
+  or ``hf:PATH`` / ``hf:default`` (a local model through domainllm's own serving, batched).
+* :class:`FileGenerator`: generator output written beforehand (``paraphrases.jsonl`` and
+  ``generated.jsonl``, the format of ``data/dental-authored/README.md``), for offline
+  builds and for output produced elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from domainllm.data.records import QARecord
+from domainllm.errors import ConfigError, DataError
+
+__all__ = [
+    "PARAPHRASE_PROMPT",
+    "QUESTIONS_PROMPT",
+    "Candidate",
+    "ChatGenerator",
+    "FileGenerator",
+    "Generator",
+    "make_generator",
+    "parse_candidates",
+    "parse_paraphrases",
+]
+
+log = logging.getLogger(__name__)
+
+PARAPHRASE_PROMPT = (
+    "Rewrite the question below in {n} different ways. Keep its meaning, so the same answer still answers "
+    "it, but change the wording: other words, another order, a patient's or customer's framing. Write one "
+    "question per line, nothing else.\n\nQuestion: {question}"
+)
+QUESTIONS_PROMPT = (
+    "Write up to {m} questions that the passage below answers, each with a short answer (at most 12 words) "
+    "copied from the passage. Write one JSON object per line, nothing else, with keys question, answer and "
+    'evidence (the passage sentence that states the answer), e.g. {{"question": "...", "answer": "...", '
+    '"evidence": "..."}}.\n\nPassage:\n{chunk}'
+)
+
+
+@dataclass
+class Candidate:
+    """One generated question-answer pair, before the checks."""
+
+    question: str
+    answer: str
+    evidence: str = ""
+    answer_type: str = "text"
+    aliases: list[str] = field(default_factory=list)
+    options: list[str] | None = None
+
+
+class Generator(Protocol):
+    """What :func:`domainllm.augment.augment` asks of a generator."""
+
+    name: str
+
+    def paraphrase(self, records: Sequence[QARecord], n: int) -> list[list[str]]:
+        """Up to ``n`` rewordings of each record's question (raw: checks come later)."""
+        ...
+
+    def questions(self, chunks: Sequence[tuple[str, str, str]], m: int) -> list[list[Candidate]]:
+        """For each ``(doc_id, chunk_id, text)``, up to ``m`` candidate pairs the chunk answers."""
+        ...
+
+
+_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|\(\d+\))\s*")
+
+
+def parse_paraphrases(text: str, n: int) -> list[str]:
+    """One question per line; list markers and quotes removed; blank and non-question lines dropped."""
+    out = []
+    for line in text.splitlines():
+        line = _LIST_MARK.sub("", line).strip().strip('"').strip()
+        if len(line) >= 8 and line.endswith("?"):
+            out.append(line)
+    return out[:n]
+
+
+def parse_candidates(text: str, m: int) -> tuple[list[Candidate], int]:
+    """JSON objects, one per line (code fences tolerated) -> candidates, and the count of unreadable lines."""
+    found, bad = [], 0
+    for line in text.splitlines():
+        line = line.strip().rstrip(",")
+        if not line or line.startswith("```"):
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if not isinstance(item, dict):
+            bad += 1
+            continue
+        question, answer = item.get("question"), item.get("answer")
+        if (
+            not isinstance(question, str)
+            or not isinstance(answer, (str, int, float))
+            or not str(answer).strip()
+        ):
+            bad += 1
+            continue
+        found.append(
+            Candidate(question.strip(), str(answer).strip(), str(item.get("evidence") or "").strip())
+        )
+    return found[:m], bad
+
+
+class ChatGenerator:
+    """A LangChain chat model as the generator; ``batch`` calls it for many prompts at once.
+
+    Example::
+
+        from langchain.chat_models import init_chat_model
+        gen = ChatGenerator(init_chat_model("gpt-4o-mini", model_provider="openai", temperature=0.7), "openai:gpt-4o-mini")
+    """
+
+    def __init__(self, chat_model: Any, name: str) -> None:
+        self.chat_model = chat_model
+        self.name = name
+        self.unreadable = 0
+
+    def _ask(self, prompts: list[str]) -> list[str]:
+        from langchain_core.messages import HumanMessage
+
+        if not prompts:
+            return []
+        replies = self.chat_model.batch([[HumanMessage(content=p)] for p in prompts])
+        return [str(getattr(r, "content", r)) for r in replies]
+
+    def paraphrase(self, records: Sequence[QARecord], n: int) -> list[list[str]]:
+        replies = self._ask([PARAPHRASE_PROMPT.format(n=n, question=r.question) for r in records])
+        return [parse_paraphrases(text, n) for text in replies]
+
+    def questions(self, chunks: Sequence[tuple[str, str, str]], m: int) -> list[list[Candidate]]:
+        replies = self._ask([QUESTIONS_PROMPT.format(m=m, chunk=text) for _, _, text in chunks])
+        out = []
+        for text in replies:
+            found, bad = parse_candidates(text, m)
+            self.unreadable += bad
+            out.append(found)
+        return out
+
+
+class FileGenerator:
+    """Generator output written beforehand: ``DIR/paraphrases.jsonl`` and ``DIR/generated.jsonl``.
+
+    A generated row is offered with the chunk that contains its ``evidence`` (else its answer), so the
+    grounding check reads the same chunk text as for a model's output.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.name = f"files:{self.folder.name}"
+        self._paraphrases: dict[str, list[str]] = {}
+        self._generated: dict[str, list[Candidate]] = {}
+        self._offered: set[int] = set()
+        found = False
+        para = self.folder / "paraphrases.jsonl"
+        if para.is_file():
+            found = True
+            for line_no, row in _read_jsonl(para):
+                if not isinstance(row.get("parent_id"), str) or not isinstance(row.get("paraphrases"), list):
+                    msg = f"{para}, line {line_no}: needs 'parent_id' (string) and 'paraphrases' (list of strings)."
+                    raise DataError(msg)
+                self._paraphrases[row["parent_id"]] = [str(p) for p in row["paraphrases"]]
+        gen = self.folder / "generated.jsonl"
+        if gen.is_file():
+            found = True
+            for line_no, row in _read_jsonl(gen):
+                missing = [k for k in ("doc_id", "question", "answer") if not isinstance(row.get(k), str)]
+                if missing:
+                    msg = f"{gen}, line {line_no}: missing or not a string: {', '.join(missing)}."
+                    raise DataError(msg)
+                self._generated.setdefault(row["doc_id"], []).append(
+                    Candidate(
+                        question=row["question"],
+                        answer=row["answer"],
+                        evidence=str(row.get("evidence") or ""),
+                        answer_type=str(row.get("answer_type") or "text"),
+                        aliases=[str(a) for a in row.get("aliases") or []],
+                        options=[str(o) for o in row["options"]] if row.get("options") else None,
+                    )
+                )
+        if not found:
+            msg = (
+                f"Generator 'files:{folder}' found neither paraphrases.jsonl nor generated.jsonl in {self.folder}. "
+                "Point it at a folder of generator output (see data/dental-authored/README.md)."
+            )
+            raise ConfigError(msg)
+
+    def paraphrase(self, records: Sequence[QARecord], n: int) -> list[list[str]]:
+        return [self._paraphrases.get(r.id, [])[:n] for r in records]
+
+    def questions(self, chunks: Sequence[tuple[str, str, str]], m: int) -> list[list[Candidate]]:
+        out: list[list[Candidate]] = [[] for _ in chunks]
+        by_doc: dict[str, list[int]] = {}
+        for i, (doc_id, _, _) in enumerate(chunks):
+            by_doc.setdefault(doc_id, []).append(i)
+        for doc_id, indices in by_doc.items():
+            for cand in self._generated.get(doc_id, []):
+                needle = (cand.evidence or cand.answer).lower()
+                home = next((i for i in indices if needle in chunks[i][2].lower()), indices[0])
+                out[home].append(cand)
+        return [items[: max(m, len(items))] for items in out]  # pre-written output is taken as written
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{path}, line {line_no}: not valid JSON ({exc.msg}). Each line must be one JSON object."
+            raise DataError(msg) from None
+        if not isinstance(row, dict):
+            msg = f"{path}, line {line_no}: a JSON object is expected, got {type(row).__name__}."
+            raise DataError(msg)
+        rows.append((line_no, row))
+    return rows
+
+
+def make_generator(spec: str, base_dir: str | Path = ".", max_new_tokens: int = 256) -> Generator:
+    """``files:DIR`` | ``hf:PATH`` | ``hf:default`` | ``provider:model`` -> a generator."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        msg = (
+            f"--generator '{spec}' is not 'files:DIR', 'hf:PATH' (or hf:default) or 'provider:model' "
+            "(e.g. openai:gpt-4o-mini)."
+        )
+        raise ConfigError(msg)
+    if kind == "files":
+        path = Path(rest).expanduser()
+        return FileGenerator(path if path.is_absolute() else Path(base_dir) / path)
+    if kind == "hf":
+        from domainllm.config import GenerationConfig, load_config
+        from domainllm.serve import load_expert
+
+        cfg = load_config(None, [f"model.name_or_path={rest}"])
+        expert = load_expert(config=cfg)
+        gen = GenerationConfig(max_new_tokens=max_new_tokens, batch_size=cfg.generation.batch_size)
+        return ChatGenerator(expert.chat_model(adapter=False, generation=gen), spec)
+    from domainllm.benchmark.arms import check_extra_arm, parse_provider_model
+
+    provider, model = parse_provider_model(spec, key="--generator")
+    reason = check_extra_arm(spec, key="--generator")
+    if reason:
+        msg = f"--generator '{spec}' cannot run here: {reason}"
+        raise ConfigError(msg)
+    from langchain.chat_models import init_chat_model
+
+    return ChatGenerator(init_chat_model(model, model_provider=provider, temperature=0.7), spec)
