@@ -133,6 +133,7 @@ class ChatGenerator:
         self.chat_model = chat_model
         self.name = name
         self.unreadable = 0
+        self.replies: list[str] = []  # every raw reply, in order: what the model actually wrote
 
     def _ask(self, prompts: list[str]) -> list[str]:
         from langchain_core.messages import HumanMessage
@@ -140,7 +141,9 @@ class ChatGenerator:
         if not prompts:
             return []
         replies = self.chat_model.batch([[HumanMessage(content=p)] for p in prompts])
-        return [str(getattr(r, "content", r)) for r in replies]
+        texts = [str(getattr(r, "content", r)) for r in replies]
+        self.replies.extend(texts)
+        return texts
 
     def paraphrase(self, records: Sequence[QARecord], n: int) -> list[list[str]]:
         replies = self._ask([PARAPHRASE_PROMPT.format(n=n, question=r.question) for r in records])
