@@ -145,6 +145,8 @@ class DataConfig:
     max_answer_words: int = 20
     # Rows whose answer is over max_answer_words: "error" refuses the dataset, "skip" leaves them out and reports the count per split.
     on_long_answer: Literal["error", "skip"] = "error"
+    # Preference pairs for training.method dpo: a folder with train.jsonl (and val.jsonl), or one JSONL file (train only); rows prompt/chosen/rejected, plain strings or chat messages. "builtin:dental/preferences" is the shipped dental set; null = none.
+    preferences: str | None = None
     # System prompt used in every training example and by the fine-tuned arms at inference.
     system_prompt: str = "You are the assistant of Larkspur Lane Dental. Answer in one short sentence."
 
