@@ -61,7 +61,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from domainllm.config import load_config
 
     # before the heavy import: a config typo fails in well under a second
-    cfg = load_config(_resume_config_path(args), args.overrides)
+    overrides = list(args.overrides or [])
+    if getattr(args, "method", None) or getattr(args, "from_run", None):
+        overrides.append(f"training.method={args.method or 'dpo'}")
+    if getattr(args, "from_run", None):
+        overrides.append(f"training.from_run={args.from_run}")
+    cfg = load_config(_resume_config_path(args), overrides)
     from domainllm.training import train
 
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)

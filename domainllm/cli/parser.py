@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the last checkpoint in the run directory"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in the output directory")
+    p.add_argument(
+        "--method",
+        choices=("sft", "dpo"),
+        help="training objective (default: training.method): sft on QA pairs, dpo on data.preferences",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN",
+        help="DPO starts from this SFT run (its adapter, frozen, is the reference); implies --method dpo",
+    )
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser(

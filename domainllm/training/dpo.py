@@ -20,6 +20,7 @@ and ``plots/preferences.png``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from typing import Any
 
 from domainllm.config import DomainConfig
 from domainllm.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["build_dpo_config", "build_dpo_trainer", "load_policy", "train_dpo"]
 
@@ -48,6 +51,14 @@ def _preference_data(cfg: DomainConfig) -> tuple[Any, Any]:
     for split in ("val", "test"):
         check_preference_leakage(prefs.train, data.split(split), split)
     return prefs, data
+
+
+def _default_preferences(cfg: DomainConfig) -> DomainConfig:
+    """The shipped dental pairs when the data is the shipped dental set and data.preferences is unset."""
+    if cfg.data.preferences or cfg.data.path != "builtin:dental":
+        return cfg
+    log.info("data.preferences is not set: using the shipped dental pairs, builtin:dental/preferences.")
+    return cfg.replace(data=dataclasses.replace(cfg.data, preferences="builtin:dental/preferences"))
 
 
 def _from_run(cfg: DomainConfig) -> Any:
@@ -147,7 +158,7 @@ def train_dpo(
     from domainllm.training.tokens import DataStats
 
     started = time.perf_counter()
-    cfg, run = resolve_run(cfg, output_dir)
+    cfg, run = resolve_run(_default_preferences(cfg), output_dir)
     t = cfg.training
 
     # -- Setup: all checks before anything is written. ----------------------------------------------
