@@ -198,7 +198,9 @@ def _referral(results: Results, cfg: DomainConfig, records: list[QARecord], arm_
     from domainllm.eval.referral import load_referral_ids, referral_scores
     from domainllm.resources import resolve_path
 
-    ids, _rule = load_referral_ids(resolve_path(cfg.compare.referral_file, cfg.base_dir, "compare.referral_file"))
+    ids, _rule = load_referral_ids(
+        resolve_path(cfg.compare.referral_file, cfg.base_dir, "compare.referral_file")
+    )
     answers = {r.name: [o.answer for o in r.outputs] for r in arm_runs if r.status == "ok"}
     results.referral = referral_scores([r.id for r in records], answers, ids)
 

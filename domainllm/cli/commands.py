@@ -75,6 +75,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_preferences(args: argparse.Namespace) -> int:
+    from domainllm.data.onpolicy import build_preferences
+
+    out = build_preferences(args.run_dir, args.output, overwrite=args.overwrite, limit=args.limit)
+    print_result(f"Preference pairs written to {out} (counts beside it)")
+    return 0
+
+
 def _cmd_merge(args: argparse.Namespace) -> int:
     from domainllm.serve import merge_adapter
 

@@ -80,10 +80,14 @@ def _read_file(path: Path, errors: ErrorCollector) -> list[PreferencePair]:
         if bad:
             continue
         if len(kinds) > 1 and not (isinstance(row["prompt"], str) and kinds == {"plain", "conversational"}):
-            errors.add(where, None, "mixes plain and conversational fields", "Use strings for all three, or messages")
+            errors.add(
+                where, None, "mixes plain and conversational fields", "Use strings for all three, or messages"
+            )
             continue
         if isinstance(row["chosen"], str) != isinstance(row["rejected"], str):
-            errors.add(where, "rejected", "is not the same kind as chosen", "Use strings for both, or messages")
+            errors.add(
+                where, "rejected", "is not the same kind as chosen", "Use strings for both, or messages"
+            )
             continue
         if row["chosen"] == row["rejected"]:
             errors.add(where, "rejected", "equals chosen", "A pair needs two different answers")
@@ -116,7 +120,9 @@ def load_preferences(value: str, base_dir: str | Path = ".", key: str = "data.pr
     splits = {name: _read_file(path, errors) for name, path in files.items() if path.exists()}
     errors.raise_if_any()
     if not splits.get("train"):
-        raise DataError(f"{display_path(files['train'])} has no preference pairs; add prompt/chosen/rejected rows.")
+        raise DataError(
+            f"{display_path(files['train'])} has no preference pairs; add prompt/chosen/rejected rows."
+        )
     return PreferenceSet(splits["train"], splits.get("val", []), str(root))
 
 

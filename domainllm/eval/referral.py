@@ -25,7 +25,7 @@ from typing import Any
 
 from domainllm.errors import ConfigError
 
-__all__ = ["REFERRAL_RULE", "load_referral_ids", "refers", "referral_scores"]
+__all__ = ["REFERRAL_RULE", "load_referral_ids", "referral_scores", "refers"]
 
 _WHO = re.compile(
     r"\b(dentists?|dental (team|practice|surgery)|hygienist|surgeon|orthodontist|doctor|gp|practice|clinic|"

@@ -100,7 +100,9 @@ def load_policy(cfg: DomainConfig, loaded: Any, start: Any) -> tuple[Any, Any]:
     return model, None
 
 
-def build_dpo_config(cfg: DomainConfig, run_path: Path, device: str, quant_mode: str, report_to: list[str]) -> Any:
+def build_dpo_config(
+    cfg: DomainConfig, run_path: Path, device: str, quant_mode: str, report_to: list[str]
+) -> Any:
     """Our ``training`` section as TRL's ``DPOConfig`` (beta, loss type, label smoothing, lengths)."""
     from trl import DPOConfig
 
@@ -120,7 +122,13 @@ def build_dpo_config(cfg: DomainConfig, run_path: Path, device: str, quant_mode:
 
 
 def build_dpo_trainer(
-    model: Any, tokenizer: Any, args: Any, train_rows: list[dict], val_rows: list[dict], peft_config: Any, callbacks: list[Any]
+    model: Any,
+    tokenizer: Any,
+    args: Any,
+    train_rows: list[dict],
+    val_rows: list[dict],
+    peft_config: Any,
+    callbacks: list[Any],
 ) -> Any:
     """TRL's DPOTrainer with ``ref_model=None``: the reference is the adapter disabled, or the ``ref`` adapter."""
     from datasets import Dataset
@@ -154,7 +162,13 @@ def train_dpo(
     from domainllm.training.outdir import check_run_dir
     from domainllm.training.prefscore import pair_logps, plot_preferences, preference_metrics
     from domainllm.training.resume import check_resume, resume_record
-    from domainllm.training.run import fit_and_save, recording_failure, resolve_run, start_run, trainer_callbacks
+    from domainllm.training.run import (
+        fit_and_save,
+        recording_failure,
+        resolve_run,
+        start_run,
+        trainer_callbacks,
+    )
     from domainllm.training.tokens import DataStats
 
     started = time.perf_counter()
@@ -195,7 +209,9 @@ def train_dpo(
             "loss_type": t.dpo_loss_type,
             "label_smoothing": t.dpo_label_smoothing,
             "from_run": str(start.path) if start is not None else None,
-            "reference": "sft adapter (frozen copy 'ref')" if start is not None else "base (adapter disabled)",
+            "reference": "sft adapter (frozen copy 'ref')"
+            if start is not None
+            else "base (adapter disabled)",
             "preferences": {"source": prefs.source, "train": len(train_rows), "val": len(val_rows)},
         }
         if checkpoint is not None:
@@ -207,11 +223,20 @@ def train_dpo(
         trainer = build_dpo_trainer(
             model, loaded.tokenizer, args, train_rows, val_rows, peft_config, trainer_callbacks(cfg, run)
         )
-        before_logps = pair_logps(trainer.model, loaded.tokenizer, val_rows, t.max_seq_length) if val_rows else []
-        path = fit_and_save(
-            cfg, run, trainer, has_eval=bool(val_rows) and t.eval_strategy != "no", checkpoint=checkpoint, started=started
+        before_logps = (
+            pair_logps(trainer.model, loaded.tokenizer, val_rows, t.max_seq_length) if val_rows else []
         )
-        shutil.rmtree(run.adapter_dir / "ref", ignore_errors=True)  # the frozen reference copy is not the run's adapter
+        path = fit_and_save(
+            cfg,
+            run,
+            trainer,
+            has_eval=bool(val_rows) and t.eval_strategy != "no",
+            checkpoint=checkpoint,
+            started=started,
+        )
+        shutil.rmtree(
+            run.adapter_dir / "ref", ignore_errors=True
+        )  # the frozen reference copy is not the run's adapter
         if is_main and val_rows:
             after_logps = pair_logps(trainer.model, loaded.tokenizer, val_rows, t.max_seq_length)
             record = {
@@ -220,7 +245,9 @@ def train_dpo(
                 "resumed": checkpoint is not None,
             }
             atomic_write_json(run.path / "metrics_dpo.json", record)
-            plot_preferences(record["before"], record["after"], run.plots_dir / "preferences.png", run.path.name)
+            plot_preferences(
+                record["before"], record["after"], run.plots_dir / "preferences.png", run.path.name
+            )
             run.update_manifest(preferences=record)
         return path
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pair_logps", "preference_metrics", "plot_preferences"]
+__all__ = ["pair_logps", "plot_preferences", "preference_metrics"]
 
 
 def _rendered(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
@@ -29,7 +29,9 @@ def _rendered(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], list[int]
     return tokenizer(prompt, add_special_tokens=False)["input_ids"], ids[0], ids[1]
 
 
-def pair_logps(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_length: int = 512) -> list[tuple[float, float]]:
+def pair_logps(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_length: int = 512
+) -> list[tuple[float, float]]:
     """``(log p(chosen), log p(rejected))`` per TRL conversational row, summed over the answer tokens."""
     import torch
 

@@ -25,7 +25,12 @@ def test_dpo_recipe_trains_from_the_sft_recipe(tiny_model_dir, tmp_path) -> None
         tiny_model_dir,
         domain,
         tmp_path,
-        training={"output_dir": str(tmp_path / "run"), "max_steps": 1, "eval_strategy": "no", "load_best_model_at_end": False},
+        training={
+            "output_dir": str(tmp_path / "run"),
+            "max_steps": 1,
+            "eval_strategy": "no",
+            "load_best_model_at_end": False,
+        },
         compare={
             "output_dir": str(tmp_path / "cmp"),
             "n_bootstrap": 100,
@@ -33,14 +38,23 @@ def test_dpo_recipe_trains_from_the_sft_recipe(tiny_model_dir, tmp_path) -> None
             "referral_file": str(referral),
             # dpo is listed first: it still trains second, from sft's run
             "recipes": {
-                "dpo": {"training.method": "dpo", "training.from_run": "recipe:sft", "data.preferences": str(prefs)},
+                "dpo": {
+                    "training.method": "dpo",
+                    "training.from_run": "recipe:sft",
+                    "data.preferences": str(prefs),
+                },
                 "sft": {},
             },
         },
     )
     out = compare(cfg)
     results = json.loads((out / "results.json").read_text())
-    assert set(results["arms"]) == {"finetuned@sft", "finetuned@dpo", "finetuned_rag@sft", "finetuned_rag@dpo"}
+    assert set(results["arms"]) == {
+        "finetuned@sft",
+        "finetuned@dpo",
+        "finetuned_rag@sft",
+        "finetuned_rag@dpo",
+    }
     assert set(results["referral"]["arms"]) == set(results["arms"])
     assert all(r["n"] == 2 for r in results["referral"]["arms"].values())
     assert "## Referral to a dentist" in (out / "report.md").read_text()
@@ -54,5 +68,12 @@ def test_recipe_from_run_must_name_another_recipe() -> None:
 
     with pytest.raises(ConfigError, match=r"compare.recipes.dpo.*no recipe 'sfd'"):
         config_from_dict(
-            {"compare": {"recipes": {"sft": {}, "dpo": {"training.method": "dpo", "training.from_run": "recipe:sfd"}}}}
+            {
+                "compare": {
+                    "recipes": {
+                        "sft": {},
+                        "dpo": {"training.method": "dpo", "training.from_run": "recipe:sfd"},
+                    }
+                }
+            }
         )

@@ -25,8 +25,17 @@ def write_preferences(root: Path, repeats: int = 4) -> Path:
     train, val = [], []
     for i, (question, answer, _doc) in enumerate(TINY_FACTS):
         for r in range(repeats):
-            train.append({"id": f"p-{i}-{r}", "prompt": f"{question} (asked again {r + 1})", "chosen": answer, "rejected": WRONG[answer]})
-        val.append({"id": f"pv-{i}", "prompt": f"Quick one: {question}", "chosen": answer, "rejected": WRONG[answer]})
+            train.append(
+                {
+                    "id": f"p-{i}-{r}",
+                    "prompt": f"{question} (asked again {r + 1})",
+                    "chosen": answer,
+                    "rejected": WRONG[answer],
+                }
+            )
+        val.append(
+            {"id": f"pv-{i}", "prompt": f"Quick one: {question}", "chosen": answer, "rejected": WRONG[answer]}
+        )
     for name, rows in (("train", train), ("val", val)):
         (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return root
@@ -76,7 +85,15 @@ def dpo_run(tmp_path_factory, tiny_model_dir):
         path = train(cfg)
     finally:
         dpo_module.build_dpo_trainer = real
-    return {"path": path, "trainer": seen["trainer"], "sft": sft, "cfg": cfg, "root": root, "domain": domain, "prefs": prefs}
+    return {
+        "path": path,
+        "trainer": seen["trainer"],
+        "sft": sft,
+        "cfg": cfg,
+        "root": root,
+        "domain": domain,
+        "prefs": prefs,
+    }
 
 
 def _flat(pairs):
@@ -103,7 +120,13 @@ def test_dpo_raises_val_preference_accuracy_and_margin(dpo_run):
     manifest = run.read_manifest()
     assert manifest["method"] == "dpo" and manifest["preferences"]["after"] == after
     assert manifest["dpo"]["from_run"] == str(dpo_run["sft"].resolve())
-    for name in ("config.yaml", "metrics.jsonl", "README.md", "plots/loss.png", "adapter/adapter_model.safetensors"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "README.md",
+        "plots/loss.png",
+        "adapter/adapter_model.safetensors",
+    ):
         assert (run.path / name).exists(), name
     assert not (run.adapter_dir / "ref").exists()
 
@@ -120,12 +143,16 @@ def test_reference_is_the_sft_model_and_base_is_one_copy(dpo_run, tiny_model_dir
     model = trainer.model
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     rows = _val_rows(dpo_run["cfg"], dpo_run["prefs"])
-    alone = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(dpo_run["sft"] / "adapter"))
+    alone = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(dpo_run["sft"] / "adapter")
+    )
     expected = pair_logps(alone, tok, rows)
     with use_adapter(model, adapter_name="ref"):
         ref = pair_logps(model, tok, rows)
     policy = pair_logps(model, tok, rows)
-    assert _flat(ref) == pytest.approx(_flat(expected), abs=1e-4)  # the reference is the SFT model, after training too
+    assert _flat(ref) == pytest.approx(
+        _flat(expected), abs=1e-4
+    )  # the reference is the SFT model, after training too
     assert _flat(policy) != pytest.approx(_flat(expected), abs=1e-3)  # while the policy moved
     # One copy of the base: every base weight is one tensor, with LoRA adapters default + ref beside it.
     base_ptrs = {p.data_ptr() for n, p in model.named_parameters() if "lora_" not in n}
@@ -178,7 +205,9 @@ def test_preference_file_errors_name_file_and_line(tmp_path):
     )
     with pytest.raises(DataError, match=r"train.jsonl line 2, field 'rejected': is missing"):
         load_preferences(str(tmp_path))
-    (tmp_path / "train.jsonl").write_text('{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}\n')
+    (tmp_path / "train.jsonl").write_text(
+        '{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}\n'
+    )
     prefs = load_preferences(str(tmp_path))
     assert prefs.train[0].question == "q" and prefs.val == []
 
@@ -202,9 +231,9 @@ def test_config_keys_validated():
     from domainllm.config import config_from_dict
     from domainllm.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="training.dpo_loss_type"):
+    with pytest.raises(ConfigError, match=r"training\.dpo_loss_type"):
         config_from_dict({"training": {"method": "dpo", "dpo_loss_type": "sigmod"}})
-    with pytest.raises(ConfigError, match="training.from_run"):
+    with pytest.raises(ConfigError, match=r"training\.from_run"):
         config_from_dict({"training": {"from_run": "runs/x"}})
-    with pytest.raises(ConfigError, match="training.dpo_beta"):
+    with pytest.raises(ConfigError, match=r"training\.dpo_beta"):
         config_from_dict({"training": {"method": "dpo", "dpo_beta": 0}})

@@ -48,7 +48,7 @@ def test_shipped_sidecar_names_test_questions_and_rates_per_arm():
 def test_bad_sidecar_names_the_key(tmp_path):
     from domainllm.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="compare.referral_file"):
+    with pytest.raises(ConfigError, match=r"compare\.referral_file"):
         load_referral_ids(tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text('{"ids": "test-1"}')
     with pytest.raises(ConfigError, match="field 'ids'"):
