@@ -182,6 +182,7 @@ def train_dpo(
     args = build_dpo_config(cfg, run.path, device, quant_mode, report_to)
     state = args.distributed_state
     checkpoint = check_run_dir(run, resume=resume, overwrite=overwrite)
+    start = _from_run(cfg)
     prefs, data = _preference_data(cfg)
     if t.eval_strategy != "no" and not prefs.val:
         msg = (
@@ -190,7 +191,6 @@ def train_dpo(
             "training.eval_strategy=no."
         )
         raise DataError(msg)
-    start = _from_run(cfg)
     changes = check_resume(run, portable_config(cfg), data, checkpoint) if checkpoint is not None else {}
     loaded = load_base_model(cfg.model, cfg.quantization, device_map=device_map(device, state))
     model, peft_config = load_policy(cfg, loaded, start)
