@@ -250,10 +250,3 @@ def train_dpo(
             )
             run.update_manifest(preferences=record)
         return path
-
-
-def with_from(cfg: DomainConfig, from_run: str | None) -> DomainConfig:
-    """``cfg`` with ``--method dpo --from RUN`` applied (the CLI's flags)."""
-    if from_run is None:
-        return cfg
-    return cfg.replace(training=dataclasses.replace(cfg.training, method="dpo", from_run=str(from_run)))
