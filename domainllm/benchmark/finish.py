@@ -172,6 +172,8 @@ def finish(
                 f"leakage check ({name})",
                 lambda name=name, info=info: _check_run_data(results, name, info, cfg, data, records),
             )
+        if ccfg.referral_file:
+            _step(results, "referral score", lambda: _referral(results, cfg, records, arm_runs))
     with timer("report"):
         results.verdict = _step(results, "verdict", lambda: verdict(results)) or []
         write_artifacts(results, out, prediction_rows(records, arm_runs, scores))
@@ -190,6 +192,17 @@ def finish(
         raise EvalError(msg)
     log.info("Comparison written to %s (%.0f s)", out, time.perf_counter() - started)
     return out
+
+
+def _referral(results: Results, cfg: DomainConfig, records: list[QARecord], arm_runs: list[ArmRun]) -> None:
+    from domainllm.eval.referral import load_referral_ids, referral_scores
+    from domainllm.resources import resolve_path
+
+    ids, _rule = load_referral_ids(
+        resolve_path(cfg.compare.referral_file, cfg.base_dir, "compare.referral_file")
+    )
+    answers = {r.name: [o.answer for o in r.outputs] for r in arm_runs if r.status == "ok"}
+    results.referral = referral_scores([r.id for r in records], answers, ids)
 
 
 def _embedder(cfg: DomainConfig, expert: Any) -> Any:

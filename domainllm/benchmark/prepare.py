@@ -180,7 +180,7 @@ def plan_runs(
     run (a broken one fails here), loads each recipe's data when it differs from the comparison's,
     and refuses runs on another base model when several runs share it.
     """
-    from domainllm.config.recipes import recipe_config
+    from domainllm.config.recipes import recipe_config, recipe_order
     from domainllm.resources import resolve_path
 
     given: dict[str, str | Path] = {}
@@ -198,7 +198,7 @@ def plan_runs(
         raise EvalError(msg)
     sources = {name: RunSource(name, given=open_given_run(path)) for name, path in given.items()}
     base = config_to_dict(cfg)["data"]
-    for name in cfg.compare.recipes:
+    for name in recipe_order(cfg):  # a recipe that starts from another one trains after it
         rcfg = recipe_config(cfg, name)
         if config_to_dict(rcfg)["data"] == base:
             rdata = data
@@ -227,9 +227,18 @@ def prepare_runs(cfg: DomainConfig, data: QADataset, sources: Mapping[str, RunSo
             runs[name] = prepare_run(cfg, data, source.given, name)
         else:
             assert source.cfg is not None and source.data is not None
-            info = prepare_run(source.cfg, source.data, None, name)
+            info = prepare_run(_from_recipe(source.cfg, runs), source.data, None, name)
             runs[name] = dataclasses.replace(info, recipe=source.recipe)
     return runs
+
+
+def _from_recipe(cfg: DomainConfig, runs: Mapping[str, RunInfo]) -> DomainConfig:
+    """``training.from_run: recipe:<name>`` replaced by that recipe's run directory (trained before)."""
+    start = cfg.training.from_run
+    if start is None or not start.startswith("recipe:"):
+        return cfg
+    run = runs[start[len("recipe:") :]]  # recipe_order put it first; check_recipes checked the name
+    return cfg.replace(training=dataclasses.replace(cfg.training, from_run=str(run.path)))
 
 
 def prepare_store(cfg: DomainConfig, data: QADataset) -> tuple[Any, dict[str, Any]]:

@@ -61,12 +61,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from domainllm.config import load_config
 
     # before the heavy import: a config typo fails in well under a second
-    cfg = load_config(_resume_config_path(args), args.overrides)
+    overrides = list(args.overrides or [])
+    if getattr(args, "method", None) or getattr(args, "from_run", None):
+        overrides.append(f"training.method={args.method or 'dpo'}")
+    if getattr(args, "from_run", None):
+        overrides.append(f"training.from_run={args.from_run}")
+    cfg = load_config(_resume_config_path(args), overrides)
     from domainllm.training import train
 
     run_dir = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:  # under `accelerate launch`, say it once, not once per process
         print_result(f"Run written to {run_dir}")
+    return 0
+
+
+def _cmd_preferences(args: argparse.Namespace) -> int:
+    from domainllm.data.onpolicy import build_preferences
+
+    out = build_preferences(args.run_dir, args.output, overwrite=args.overwrite, limit=args.limit)
+    print_result(f"Preference pairs written to {out} (counts beside it)")
     return 0
 
 

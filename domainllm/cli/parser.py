@@ -13,6 +13,7 @@ from domainllm.cli.commands import (
     _cmd_index,
     _cmd_info,
     _cmd_merge,
+    _cmd_preferences,
     _cmd_report,
     _cmd_train,
 )
@@ -68,7 +69,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the last checkpoint in the run directory"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in the output directory")
+    p.add_argument(
+        "--method",
+        choices=("sft", "dpo"),
+        help="training objective (default: training.method): sft on QA pairs, dpo on data.preferences",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN",
+        help="DPO starts from this SFT run (its adapter, frozen, is the reference); implies --method dpo",
+    )
     p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser(
+        "preferences",
+        parents=[common],
+        help="build DPO pairs from a run's own wrong answers on its training split",
+    )
+    p.description = (
+        "Answer the run's training questions greedily; each answer the scorer marks wrong becomes 'rejected' and "
+        "the reference answer 'chosen'. Writes JSONL and <name>.counts.json (default RUN/preferences/train.jsonl)."
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished training run directory")
+    p.add_argument(
+        "--output", "-o", metavar="FILE", help="JSONL file to write (default RUN/preferences/train.jsonl)"
+    )
+    p.add_argument("--limit", type=int, default=0, help="only the first N training questions (0 = all)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(handler=_cmd_preferences)
 
     p = sub.add_parser(
         "merge", parents=[common], help="merge a run's adapter into a full-precision base and check parity"

@@ -66,6 +66,8 @@ class CompareConfig:
     runs: dict[str, str] = field(default_factory=dict)
     # Runs this comparison trains (or reuses by fingerprint), name -> overrides of training/lora/data keys, e.g. {sft: {}, raft: {training.train_on: raft}}; each trains into <training.output_dir>-NAME. The first run is the reference the others are tested against.
     recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # JSON file listing the test question ids that should be referred to a dentist ({"ids": [...], "rule": ...}); each arm gets a referral score on them (domainllm/eval/referral.py). "builtin:dental/qa/test_referral.json" ships with the dental set; null = no referral score.
+    referral_file: str | None = None
     # Fail (exit 2) when an arm is skipped or fails, or a given run is used by no arm; off = report them and exit 0. --strict sets it.
     strict: bool = False
 

@@ -147,6 +147,8 @@ class DataConfig:
     on_long_answer: Literal["error", "skip"] = "error"
     # Train only on rows whose provenance `source` is one of these ("original", "paraphrase", "generated"; a row without one is "original"), e.g. [original, paraphrase] on an augmented domain; null = every row. Val and test are never filtered.
     train_sources: list[str] | None = None
+    # Preference pairs for training.method dpo: a folder with train.jsonl (and val.jsonl), or one JSONL file (train only); rows prompt/chosen/rejected, plain strings or chat messages. "builtin:dental/preferences" is the shipped dental set; null = none.
+    preferences: str | None = None
     # System prompt used in every training example and by the fine-tuned arms at inference.
     system_prompt: str = "You are the assistant of Larkspur Lane Dental. Answer in one short sentence."
 

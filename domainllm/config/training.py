@@ -9,6 +9,25 @@ from domainllm.config.checks import check_range, fail
 
 __all__ = ["TrainingConfig"]
 
+# TRL 1.x DPOConfig.loss_type values (kept here so a typo fails at config load, not after the model loads).
+_DPO_LOSSES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+)
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -92,6 +111,16 @@ class TrainingConfig:
     hub_strategy: Literal["every_save", "end"] = "every_save"
     # Data-loading worker processes (0 = in the main process; right for CPU and small data).
     dataloader_num_workers: int = 0
+    # Training objective: "sft" (supervised on QA pairs) or "dpo" (preference pairs from data.preferences, TRL's DPOTrainer).
+    method: Literal["sft", "dpo"] = "sft"
+    # For method dpo: the SFT run directory DPO starts from (its adapter is also the frozen reference), "recipe:<name>" for another recipe of the same comparison, or null = from the base model (reference = adapter disabled).
+    from_run: str | None = None
+    # DPO's beta: how strongly the policy is held to the reference (TRL's default 0.1; higher = closer).
+    dpo_beta: float = 0.1
+    # DPO loss (TRL's loss_type): "sigmoid" (the DPO paper), "hinge", "ipo", "robust", ...
+    dpo_loss_type: str = "sigmoid"
+    # Label smoothing of the DPO loss (conservative DPO / robust loss); 0 = off, must be below 0.5.
+    dpo_label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         s = self.section
@@ -145,6 +174,27 @@ class TrainingConfig:
                 f"is {self.early_stopping_patience} but training.eval_strategy is 'no'",
                 "Early stopping needs eval loss: set training.eval_strategy to 'epoch' or 'steps'.",
             )
+        if self.method not in ("sft", "dpo"):
+            fail(s, "method", f"is {self.method!r}", "Use 'sft' or 'dpo'.")
+        if self.from_run is not None and self.method != "dpo":
+            fail(
+                s,
+                "from_run",
+                f"is {self.from_run!r} but training.method is {self.method!r}",
+                "from_run is where DPO starts: set training.method=dpo, or remove from_run.",
+            )
+        if self.from_run is not None and self.from_run.startswith("recipe:") and not self.from_run[7:]:
+            fail(s, "from_run", "is 'recipe:' with no name", "Use 'recipe:<name>', e.g. recipe:sft.")
+        if self.dpo_beta <= 0:
+            fail(s, "dpo_beta", f"is {self.dpo_beta}", "Use a positive value such as 0.1.")
+        if self.dpo_loss_type not in _DPO_LOSSES:
+            fail(
+                s,
+                "dpo_loss_type",
+                f"is {self.dpo_loss_type!r}",
+                f"Use one of TRL's DPO losses: {', '.join(_DPO_LOSSES)}.",
+            )
+        check_range(s, "dpo_label_smoothing", self.dpo_label_smoothing, 0.0, 0.49999)
         for tracker in self.report_to:
             if tracker not in ("wandb", "mlflow", "tensorboard"):
                 fail(

@@ -277,6 +277,8 @@ class Results:
     leakage: dict[str, Any] = field(default_factory=dict)
     # Per run: the evaluated facts its own training set covered (domainllm.eval.coverage.fact_coverage).
     coverage: dict[str, Any] = field(default_factory=dict)
+    # Per arm: answers that refer the user to a dentist on the questions compare.referral_file lists.
+    referral: dict[str, Any] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     device: str | None = None
     config: dict[str, Any] = field(default_factory=dict)

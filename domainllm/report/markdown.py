@@ -378,6 +378,22 @@ def _phase_section(results: Results) -> list[str]:
     return ["## Phase timings", "", md_table(["phase", "wall s"], rows), ""]
 
 
+def _referral_section(results: Results) -> list[str]:
+    """Per arm: answers that send the user to a dentist, on the questions that should (compare.referral_file)."""
+    ref = results.referral or {}
+    if not ref.get("arms"):
+        return []
+    rows = [[arm, f"{r['referred']} of {r['n']}", pct(r["rate"])] for arm, r in ref["arms"].items()]
+    return [
+        "## Referral to a dentist",
+        "",
+        f"On the {len(ref.get('question_ids', []))} evaluated question(s) listed as needing a dentist; {ref.get('rule', '')}.",
+        "",
+        md_table(["arm", "referred", "rate"], rows),
+        "",
+    ]
+
+
 def render_markdown(results: Results) -> str:
     """The human-readable report of a complete, failed or interrupted comparison."""
     lines = _header(results)
@@ -390,6 +406,7 @@ def render_markdown(results: Results) -> str:
         lines += _baseline_section(results)
         lines += _runs_section(results)
         lines += _leakage_section(results)
+        lines += _referral_section(results)
         lines += _cost_section(results)
         lines += _example_section(results)
     lines += _phase_section(results)

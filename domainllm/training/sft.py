@@ -51,6 +51,10 @@ def train(
     cfg: DomainConfig, output_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False
 ) -> Path:
     """Fine-tune ``cfg.model`` on ``cfg.data`` with (Q)LoRA and return the run directory."""
+    if cfg.training.method == "dpo":  # preference tuning: its own setup, the same run skeleton
+        from domainllm.training.dpo import train_dpo
+
+        return train_dpo(cfg, output_dir, resume=resume, overwrite=overwrite)
     started = time.perf_counter()
     cfg, run = resolve_run(cfg, output_dir)
     t = cfg.training

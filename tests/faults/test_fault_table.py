@@ -135,9 +135,16 @@ CASES = [
     # -- augment (issue #13) ----------------------------------------------------------------------
     # Rows for `domainllm augment` go here.
     # -- preferences (issue #11) ------------------------------------------------------------------
-    # Rows for `domainllm preferences` go here.
+    Case("preferences-not-a-run", ("preferences", "{ws}/domain"), ("has no manifest.json",), issue="#11"),
     # -- train --method dpo (issue #11) -----------------------------------------------------------
-    # Rows for `domainllm train --method dpo --from RUN` go here.
+    Case("dpo-no-preferences", ("train", "-c", "{cfg}", "--method", "dpo", "-o", "{ws}/new"),
+         ("data.preferences' is not set", "domainllm preferences RUN"), issue="#11"),
+    Case("dpo-preferences-missing", ("train", "-c", "{cfg}", "--method", "dpo", "--set", "data.preferences={ws}/nowhere", "-o", "{ws}/new"),
+         ("data.preferences", "does not exist"), issue="#11"),
+    Case("dpo-bad-loss", ("train", "-c", "{cfg}", "--method", "dpo", "--set", "training.dpo_loss_type=sigmod", "-o", "{ws}/new"),
+         ("training.dpo_loss_type' is 'sigmod'", "sigmoid"), issue="#11"),
+    Case("dpo-from-recipe-outside-compare", ("train", "-c", "{cfg}", "--from", "recipe:sft", "--set", "data.preferences={ws}/domain/qa/train.jsonl",
+          "-o", "{ws}/new"), ("recipe:sft", "domainllm compare"), issue="#11"),
     # -- bench (issue #14) ------------------------------------------------------------------------
     # Rows for `domainllm bench` go here.
 ]  # fmt: skip
