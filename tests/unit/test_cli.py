@@ -15,7 +15,18 @@ from _noise import NOISE, noisy_env
 from domainllm.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ["train", "merge", "index", "chat", "compare", "report", "info", "bench", "augment", "preferences"]
+SUBCOMMANDS = [
+    "train",
+    "merge",
+    "index",
+    "chat",
+    "compare",
+    "report",
+    "info",
+    "bench",
+    "augment",
+    "preferences",
+]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
