@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from domainllm.data.records import QARecord
-from domainllm.errors import ConfigError, DataError
+from domainllm.errors import ConfigError
 
 __all__ = [
     "PARAPHRASE_PROMPT",
@@ -167,38 +167,44 @@ class FileGenerator:
     """
 
     def __init__(self, folder: str | Path) -> None:
+        from domainllm.data.rows import json_rows
+        from domainllm.data.validate import ErrorCollector
+
         self.folder = Path(folder)
         self.name = f"files:{self.folder.name}"
         self._paraphrases: dict[str, list[str]] = {}
         self._generated: dict[str, list[Candidate]] = {}
-        self._offered: set[int] = set()
-        found = False
-        para = self.folder / "paraphrases.jsonl"
-        if para.is_file():
-            found = True
-            for line_no, row in _read_jsonl(para):
-                if not isinstance(row.get("parent_id"), str) or not isinstance(row.get("paraphrases"), list):
-                    msg = f"{para}, line {line_no}: needs 'parent_id' (string) and 'paraphrases' (list of strings)."
-                    raise DataError(msg)
-                self._paraphrases[row["parent_id"]] = [str(p) for p in row["paraphrases"]]
-        gen = self.folder / "generated.jsonl"
-        if gen.is_file():
-            found = True
-            for line_no, row in _read_jsonl(gen):
-                missing = [k for k in ("doc_id", "question", "answer") if not isinstance(row.get(k), str)]
-                if missing:
-                    msg = f"{gen}, line {line_no}: missing or not a string: {', '.join(missing)}."
-                    raise DataError(msg)
-                self._generated.setdefault(row["doc_id"], []).append(
-                    Candidate(
-                        question=row["question"],
-                        answer=row["answer"],
-                        evidence=str(row.get("evidence") or ""),
-                        answer_type=str(row.get("answer_type") or "text"),
-                        aliases=[str(a) for a in row.get("aliases") or []],
-                        options=[str(o) for o in row["options"]] if row.get("options") else None,
-                    )
+        para, gen = self.folder / "paraphrases.jsonl", self.folder / "generated.jsonl"
+        found = para.is_file() or gen.is_file()
+        errors = ErrorCollector()  # the loaders' reader and error paragraph: file, line, field, fix
+        for row, where, _ in json_rows(para, errors) if para.is_file() else ():
+            if not isinstance(row.get("parent_id"), str):
+                errors.add(
+                    where, "parent_id", "is missing or not a string", "Give the id of the training row"
                 )
+            elif not isinstance(row.get("paraphrases"), list):
+                errors.add(
+                    where, "paraphrases", "is missing or not a list", "Write a list of question strings"
+                )
+            else:
+                self._paraphrases[row["parent_id"]] = [str(p) for p in row["paraphrases"]]
+        for row, where, _ in json_rows(gen, errors) if gen.is_file() else ():
+            missing = [k for k in ("doc_id", "question", "answer") if not isinstance(row.get(k), str)]
+            for key in missing:
+                errors.add(where, key, "is missing or not a string", "Write a string")
+            if missing:
+                continue
+            self._generated.setdefault(row["doc_id"], []).append(
+                Candidate(
+                    question=row["question"],
+                    answer=row["answer"],
+                    evidence=str(row.get("evidence") or ""),
+                    answer_type=str(row.get("answer_type") or "text"),
+                    aliases=[str(a) for a in row.get("aliases") or []],
+                    options=[str(o) for o in row["options"]] if row.get("options") else None,
+                )
+            )
+        errors.raise_if_any()
         if not found:
             msg = (
                 f"Generator 'files:{folder}' found neither paraphrases.jsonl nor generated.jsonl in {self.folder}. "
@@ -219,24 +225,7 @@ class FileGenerator:
                 needle = (cand.evidence or cand.answer).lower()
                 home = next((i for i in indices if needle in chunks[i][2].lower()), indices[0])
                 out[home].append(cand)
-        return [items[: max(m, len(items))] for items in out]  # pre-written output is taken as written
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            msg = f"{path}, line {line_no}: not valid JSON ({exc.msg}). Each line must be one JSON object."
-            raise DataError(msg) from None
-        if not isinstance(row, dict):
-            msg = f"{path}, line {line_no}: a JSON object is expected, got {type(row).__name__}."
-            raise DataError(msg)
-        rows.append((line_no, row))
-    return rows
+        return out  # pre-written output is taken as written, however many rows a chunk has
 
 
 def make_generator(spec: str, base_dir: str | Path = ".", max_new_tokens: int = 256) -> Generator:

@@ -223,5 +223,5 @@ def test_cli_builds_from_files_and_names_a_bad_generator(tiny_config, tmp_path, 
         main(["augment", "-c", str(cfg_file), "--generator", f"files:{authored}", "-o", str(tmp_path / "y")])
         == 2
     )
-    assert "generated.jsonl, line 1" in capsys.readouterr().err
+    assert "generated.jsonl line 1, field 'question'" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
