@@ -6,13 +6,13 @@ import json
 import logging
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from domainllm.augment.checks import DROP_REASONS, check_candidate, leaked, question_key
 from domainllm.augment.generators import Generator, make_generator
-from domainllm.data.records import QARecord
+from domainllm.data.records import QADataset, QARecord
 from domainllm.errors import ConfigError, DataError, RunDirError
 
 if TYPE_CHECKING:
@@ -83,32 +83,25 @@ def _row(record: QARecord, **provenance: Any) -> dict[str, Any]:
     return row
 
 
-def _source_split_file(cfg: DomainConfig, split: str) -> Path | None:
-    """The file a split was read from when the source is a folder (copied byte for byte), else None."""
-    from domainllm.resources import resolve_path
+def _copied_splits(cfg: DomainConfig, data: QADataset) -> dict[str, Path]:
+    """The val/test files a JSONL-folder source was read from, to copy byte for byte (the loaders' rule
+    for where splits live); a split carved from train, or read from another format, is written instead."""
+    from domainllm.data.loaders import split_files
 
-    if cfg.data.format != "folder" or getattr(cfg.data, f"{split}_file"):
-        return None
-    path = resolve_path(cfg.data.path, cfg.base_dir, key="data.path") / "qa" / f"{split}.jsonl"
-    return path if path.is_file() else None
-
-
-def _docs_folder(cfg: DomainConfig) -> Path | None:
-    """The source's documents folder (the loaders' rule: data.docs_dir, else <path>/docs), copied as is."""
-    from domainllm.resources import resolve_path
-
-    if cfg.data.docs_dir:
-        return resolve_path(cfg.data.docs_dir, cfg.base_dir, key="data.docs_dir")
-    if cfg.data.format == "folder":
-        root = resolve_path(cfg.data.path, cfg.base_dir, key="data.path") / "docs"
-        return root if root.is_dir() else None
-    return None
+    if cfg.data.format != "folder":
+        return {}
+    files = split_files(cfg.data, cfg.base_dir)
+    return {
+        s: p
+        for s, p in files.items()
+        if s in ("val", "test") and s not in data.carved and p.suffix == ".jsonl"
+    }
 
 
 def augment(options: AugmentConfig) -> Path:
     """Build the augmented domain folder described by ``options`` and return its path."""
     from domainllm.data.documents import split_documents
-    from domainllm.data.loaders import load_domain
+    from domainllm.data.loaders import documents_folder, load_domain
     from domainllm.fsio import atomic_write_json, atomic_write_text, replace_dir, temp_dir_beside
 
     cfg = options.config
@@ -142,18 +135,12 @@ def augment(options: AugmentConfig) -> Path:
                     continue
                 seen.add(question_key(text))
                 paraphrased.append(
-                    QARecord(
-                        **{
-                            **record.__dict__,
-                            "id": f"{record.id}-p{i}",
-                            "question": text,
-                            "meta": {"parent_id": record.id},
-                        }
-                    )
+                    replace(record, id=f"{record.id}-p{i}", question=text, meta={"parent_id": record.id})
                 )
 
     # questions from document chunks, each checked against its chunk
     generated: list[tuple[QARecord, dict[str, Any]]] = []
+    per_doc: Counter[str] = Counter()  # numbers each document's generated rows
     offered = 0
     if options.questions_per_chunk and data.documents:
         chunks = split_documents(data.documents, cfg.retrieval.chunk_size, cfg.retrieval.chunk_overlap)
@@ -172,9 +159,9 @@ def augment(options: AugmentConfig) -> Path:
                     drops["generated", reason] += 1
                     continue
                 seen.add(question_key(cand.question))
-                n = sum(1 for r, _ in generated if r.doc_id == doc_id) + 1
+                per_doc[doc_id] += 1
                 record = QARecord(
-                    id=f"gen-{doc_id}-{n:03d}",
+                    id=f"gen-{doc_id}-{per_doc[doc_id]:03d}",
                     question=cand.question.strip(),
                     answer=cand.answer.strip(),
                     answer_type=cand.answer_type,
@@ -223,8 +210,9 @@ def augment(options: AugmentConfig) -> Path:
         (tmp / "qa").mkdir()
         with open(tmp / "qa" / "train.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        copied = _copied_splits(cfg, data)
         for split in ("val", "test"):
-            src = _source_split_file(cfg, split)
+            src = copied.get(split)
             if src is not None:
                 shutil.copyfile(src, tmp / "qa" / f"{split}.jsonl")
             elif data.split(split):
@@ -232,7 +220,7 @@ def augment(options: AugmentConfig) -> Path:
                     fh.writelines(
                         json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in data.split(split)
                     )
-        docs = _docs_folder(cfg)
+        docs = documents_folder(cfg.data, cfg.base_dir)
         if docs is not None:
             shutil.copytree(docs, tmp / "docs")
         elif data.documents:

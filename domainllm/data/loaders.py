@@ -39,7 +39,15 @@ from domainllm.data.splits import carve_splits
 from domainllm.data.validate import ErrorCollector, Located, check_fields_mapping
 from domainllm.errors import DataError
 
-__all__ = ["DEFAULT_MAX_ANSWER_WORDS", "FORMATS", "SPLITS", "load_domain", "load_qa"]
+__all__ = [
+    "DEFAULT_MAX_ANSWER_WORDS",
+    "FORMATS",
+    "SPLITS",
+    "documents_folder",
+    "load_domain",
+    "load_qa",
+    "split_files",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +68,8 @@ def _resolve_data_path(data_cfg: Any, base_dir: str | Path) -> Path:
     return path
 
 
-def _documents_for(data_cfg: Any, root: Path | None, base_dir: str | Path) -> tuple[list[Any], str]:
-    """Documents from ``data.docs_dir``, else ``<path>/docs`` when that folder exists."""
-    from domainllm.data.documents import load_documents
+def _docs_folder(data_cfg: Any, root: Path | None, base_dir: str | Path) -> Path | None:
+    """``data.docs_dir``, else ``<root>/docs`` when that folder exists, else None."""
     from domainllm.resources import resolve_path
 
     if data_cfg.docs_dir:
@@ -70,10 +77,32 @@ def _documents_for(data_cfg: Any, root: Path | None, base_dir: str | Path) -> tu
         if not folder.is_dir():
             msg = f"Config key 'data.docs_dir' is '{data_cfg.docs_dir}', but '{display_path(folder)}' is not a folder. Fix the path or remove the key."
             raise DataError(msg)
-        return load_documents(folder), display_path(folder)
+        return folder
     if root is not None and root.is_dir() and (root / "docs").is_dir():
-        return load_documents(root / "docs"), display_path(root / "docs")
-    return [], ""
+        return root / "docs"
+    return None
+
+
+def _documents_for(data_cfg: Any, root: Path | None, base_dir: str | Path) -> tuple[list[Any], str]:
+    """Documents from ``data.docs_dir``, else ``<path>/docs`` when that folder exists."""
+    from domainllm.data.documents import load_documents
+
+    folder = _docs_folder(data_cfg, root, base_dir)
+    if folder is None:
+        return [], ""
+    return load_documents(folder), display_path(folder)
+
+
+def documents_folder(data_cfg: Any, base_dir: str | Path = ".") -> Path | None:
+    """The folder :func:`load_domain` reads a domain's documents from, or None (none, or only the
+    inline contexts of a SQuAD/PubMedQA/hub source)."""
+    inline = data_cfg.format in ("hf", "squad", "pubmedqa")
+    return _docs_folder(data_cfg, None if inline else _resolve_data_path(data_cfg, base_dir), base_dir)
+
+
+def split_files(data_cfg: Any, base_dir: str | Path = ".") -> dict[str, Path]:
+    """The files :func:`load_domain` reads the splits of a line-format source from (jsonl, csv, mcq, folder)."""
+    return find_split_files(_resolve_data_path(data_cfg, base_dir), data_cfg, data_cfg.format)
 
 
 # ---------------------------------------------------------------------------------------------------
