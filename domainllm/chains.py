@@ -292,10 +292,9 @@ def _gold_sources(data: dict[str, Any], retriever: Any, spec: ChainSpec) -> list
         ]
     store = getattr(retriever, "vectorstore", None)
     if doc_id and store is not None:
-        got = store.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
-        pairs = sorted(
-            zip(got["metadatas"], got["documents"], strict=True), key=lambda p: p[0].get("chunk_index", 0)
-        )
+        from domainllm.rag import document_chunks
+
+        pairs = document_chunks(store, doc_id)
         if pairs:
             text = "\n\n".join(text for _, text in pairs)
             meta = {"doc_id": doc_id, "source": pairs[0][0].get("source", ""), "chunk_id": f"{doc_id}::*"}

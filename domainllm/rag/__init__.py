@@ -13,6 +13,7 @@ __all__ = [
     "IndexStats",
     "build_index",
     "default_store_dir",
+    "document_chunks",
     "embedder_identity",
     "get_retriever",
     "index_documents",

@@ -32,6 +32,7 @@ __all__ = [
     "IndexStats",
     "build_index",
     "default_store_dir",
+    "document_chunks",
     "embedder_identity",
     "get_retriever",
     "index_documents",
@@ -369,6 +370,17 @@ def open_store(store_dir: str | Path, rcfg: RetrievalConfig) -> Any:
     except Exception as exc:  # chromadb raises its own NotFoundError/ValueError types
         msg = f"The knowledge base '{store_dir}' cannot be opened ({exc.__class__.__name__}: {exc}). {fix}"
         raise StoreError(msg) from exc
+
+
+def document_chunks(store: Any, doc_id: str) -> list[tuple[dict[str, Any], str]]:
+    """Every chunk of one document in the store, in document order: ``(metadata, text)`` pairs.
+
+    The oracle arm joins them into the gold context; RAFT picks the one that states the answer.
+    """
+    got = store.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+    return sorted(
+        zip(got["metadatas"], got["documents"], strict=True), key=lambda p: p[0].get("chunk_index", 0)
+    )
 
 
 def get_retriever(store: Any, rcfg: RetrievalConfig, k: int | None = None) -> Any:

@@ -36,10 +36,13 @@ from typing import TYPE_CHECKING, Any
 from domainllm.errors import DataError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from domainllm.chains import ChainSpec
     from domainllm.config import DomainConfig
     from domainllm.data.records import QADataset, QARecord
 
-__all__ = ["RaftStats", "build_raft_examples"]
+__all__ = ["RaftSetup", "RaftStats", "build_raft_examples", "raft_setup"]
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +87,9 @@ def _gold_chunk(record: QARecord, candidates: list[Any], store: Any) -> tuple[An
     for rank, doc in enumerate(candidates):
         if (doc.metadata or {}).get("doc_id") == record.doc_id:
             return doc, rank
-    got = store.get(where={"doc_id": record.doc_id}, include=["documents", "metadatas"])
-    pairs = sorted(
-        zip(got["metadatas"], got["documents"], strict=True), key=lambda p: p[0].get("chunk_index", 0)
-    )
+    from domainllm.rag import document_chunks
+
+    pairs = document_chunks(store, record.doc_id)
     if not pairs:
         return None, None
     answer = record.answer.lower()
@@ -138,22 +140,28 @@ def _examples_for(
     return out, stats
 
 
-def build_raft_examples(
-    cfg: DomainConfig, data: QADataset, tokenizer: Any, split: str = "train"
-) -> tuple[list[dict[str, str]], RaftStats]:
-    """``{"prompt", "completion"}`` RAFT examples for one split, rendered as the RAFT arm renders them.
+@dataclass(frozen=True)
+class RaftSetup:
+    """What every split's RAFT examples share: the arm's chain spec, the opened store, chunks per prompt."""
 
-    The knowledge base is brought up to date (incrementally) in the store the comparison's RAG arms
-    read; ``training.raft_arm`` names the chain spec whose prompt layout is used (``finetuned_rag``).
+    spec: ChainSpec
+    store: Any
+    store_dir: Path
+    k: int
+    system_prompt: str | None
+
+
+def raft_setup(cfg: DomainConfig, data: QADataset) -> RaftSetup:
+    """Check the RAFT arm, bring the knowledge base up to date (incrementally) and open it, once per run.
+
+    The store is the one the comparison's RAG arms read; ``training.raft_arm`` names the chain spec
+    whose prompt layout is used (``finetuned_rag``).
     """
-    from domainllm.chains import FROM_RUN, arm_user_message, chains_dir, load_chain_spec
-    from domainllm.data.examples import end_at_eos
-    from domainllm.data.formatting import answer_text, render_example
+    from domainllm.chains import FROM_RUN, chains_dir, load_chain_spec
     from domainllm.rag import default_store_dir, index_documents, open_store
 
     t = cfg.training
-    records = data.split(split)
-    if not data.documents and not any(r.context for r in records):
+    if not data.documents and not any(r.context for r in data.train):
         msg = (
             "training.train_on is 'raft', but the domain has no documents (data.docs_dir) and no training row "
             "has a 'context' passage, so there is nothing to retrieve. Add documents, or use train_on: qa."
@@ -168,14 +176,33 @@ def build_raft_examples(
         raise DataError(msg)
     store_dir = default_store_dir(cfg)
     index_documents(data.documents, store_dir, cfg.retrieval, source=data.source)
-    store = open_store(store_dir, cfg.retrieval)
-    k = spec.k or cfg.retrieval.k
+    system_prompt = cfg.data.system_prompt if spec.system_prompt == FROM_RUN else spec.system_prompt
+    return RaftSetup(
+        spec, open_store(store_dir, cfg.retrieval), store_dir, spec.k or cfg.retrieval.k, system_prompt
+    )
+
+
+def build_raft_examples(
+    cfg: DomainConfig, data: QADataset, tokenizer: Any, split: str = "train", setup: RaftSetup | None = None
+) -> tuple[list[dict[str, str]], RaftStats]:
+    """``{"prompt", "completion"}`` RAFT examples for one split, rendered as the RAFT arm renders them.
+
+    ``setup`` (:func:`raft_setup`) is shared by the splits of one run; None builds it here.
+    """
+    from domainllm.chains import arm_user_message
+    from domainllm.data.examples import end_at_eos
+    from domainllm.data.formatting import answer_text, render_example
+
+    setup = setup or raft_setup(cfg, data)
+    t = cfg.training
+    records = data.split(split)
+    k = setup.k
     rng = random.Random(f"raft:{t.seed}:{split}")
-    pairs, stats = _examples_for(records, store, k, t.raft_gold_share if split == "train" else 1.0, rng)
+    pairs, stats = _examples_for(records, setup.store, k, t.raft_gold_share if split == "train" else 1.0, rng)
     if stats.no_gold == stats.examples and stats.examples:
         msg = (
             f"No {split} row has a gold passage for RAFT: none has a 'context', and none of their doc_id values "
-            f"is a document in the store {store_dir}. Give rows a doc_id naming their document, or use train_on: qa."
+            f"is a document in the store {setup.store_dir}. Give rows a doc_id naming their document, or use train_on: qa."
         )
         raise DataError(msg)
     if stats.no_gold:
@@ -185,13 +212,12 @@ def build_raft_examples(
             stats.examples,
             split,
         )
-    system_prompt = cfg.data.system_prompt if spec.system_prompt == FROM_RUN else spec.system_prompt
     eos = getattr(tokenizer, "eos_token", None)
     examples = []
     for record, chunks in pairs:
         data_in = {"question": record.question, "options": list(record.options) if record.options else None}
-        user = arm_user_message(spec, data_in, chunks)
-        example = render_example(tokenizer, user, answer_text(record), system_prompt)
+        user = arm_user_message(setup.spec, data_in, chunks)
+        example = render_example(tokenizer, user, answer_text(record), setup.system_prompt)
         examples.append({"prompt": example["prompt"], "completion": end_at_eos(example["completion"], eos)})
     log.info(
         "RAFT %s examples: %d (%d with the gold chunk, %d of them ranked first by the retriever; %d without), %d chunks each",

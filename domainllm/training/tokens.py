@@ -90,11 +90,12 @@ def build_datasets(data: QADataset, tokenizer: Any, cfg: DomainConfig) -> tuple[
     # The document splitter counts tokens piece by piece; re-tokenized, a piece can come out a token or
     # two longer at its edges, so it aims a little short and _document_windows catches the rest.
     piece_tokens = max(t.max_seq_length - 4, 8)
-    raft = None
+    raft = raft_env = None
     if t.train_on == "raft":
-        from domainllm.training.raft import build_raft_examples
+        from domainllm.training.raft import build_raft_examples, raft_setup
 
-        examples, raft = build_raft_examples(cfg, data, tokenizer, "train")
+        raft_env = raft_setup(cfg, data)  # the store is indexed and opened once, for train and val
+        examples, raft = build_raft_examples(cfg, data, tokenizer, "train", raft_env)
     else:
         examples = build_training_examples(
             data.train,
@@ -134,7 +135,7 @@ def build_datasets(data: QADataset, tokenizer: Any, cfg: DomainConfig) -> tuple[
     val_truncated = 0
     if data.val:
         if t.train_on == "raft":  # eval loss on the task trained: the val questions with their gold chunk
-            val_examples, _ = build_raft_examples(cfg, data, tokenizer, "val")
+            val_examples, _ = build_raft_examples(cfg, data, tokenizer, "val", raft_env)
         else:
             val_examples = build_training_examples(data.val, tokenizer, cfg.data.system_prompt)
         val_rows, val_truncated, _, _ = tokenize_examples(val_examples, tokenizer, t.max_seq_length)
