@@ -118,6 +118,9 @@ def _state(path: Path) -> tuple[str | None, dict[str, Any]] | None:
 
 def prepare_run(cfg: DomainConfig, data: QADataset, given: RunDir | None, name: str = "default") -> RunInfo:
     """The run the fine-tuned arms use: the given one, a matching earlier one, a resumed one, or a new one."""
+    from domainllm.data.preferences import with_default_preferences
+
+    cfg = with_default_preferences(cfg)  # as training fills it in, so the fingerprints agree
     if given is not None:
         stale = stale_reason(given.read_manifest(), cfg, data)
         note = f"reusing run {given.path} (given with --run)"

@@ -11,9 +11,11 @@ val/test question are refused with the leakage rule of :mod:`domainllm.data.leak
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domainllm.data.formatting import build_messages
 from domainllm.data.records import QARecord
@@ -21,7 +23,34 @@ from domainllm.data.rows import display_path, json_rows
 from domainllm.data.validate import ErrorCollector
 from domainllm.errors import DataError
 
-__all__ = ["PreferencePair", "PreferenceSet", "check_preference_leakage", "load_preferences", "to_trl_rows"]
+if TYPE_CHECKING:
+    from domainllm.config import DomainConfig
+
+__all__ = [
+    "BUILTIN_DENTAL_PREFERENCES",
+    "PreferencePair",
+    "PreferenceSet",
+    "check_preference_leakage",
+    "load_preferences",
+    "to_trl_rows",
+    "with_default_preferences",
+]
+
+log = logging.getLogger(__name__)
+
+# The shipped dental pairs: what a DPO run on the shipped dental set trains on when data.preferences is unset.
+BUILTIN_DENTAL_PREFERENCES = "builtin:dental/preferences"
+
+
+def with_default_preferences(cfg: DomainConfig) -> DomainConfig:
+    """``cfg`` with ``data.preferences`` filled in where the rule gives one (DPO on the shipped dental set).
+
+    One rule for training and for the comparison: the run's fingerprint hashes the filled-in config,
+    so the comparison must fill it in the same way before asking whether a finished DPO run matches."""
+    if cfg.training.method != "dpo" or cfg.data.preferences or cfg.data.path != "builtin:dental":
+        return cfg
+    log.info("data.preferences is not set: using the shipped dental pairs, %s.", BUILTIN_DENTAL_PREFERENCES)
+    return cfg.replace(data=dataclasses.replace(cfg.data, preferences=BUILTIN_DENTAL_PREFERENCES))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ and ``plots/preferences.png``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import time
@@ -51,14 +50,6 @@ def _preference_data(cfg: DomainConfig) -> tuple[Any, Any]:
     for split in ("val", "test"):
         check_preference_leakage(prefs.train, data.split(split), split)
     return prefs, data
-
-
-def _default_preferences(cfg: DomainConfig) -> DomainConfig:
-    """The shipped dental pairs when the data is the shipped dental set and data.preferences is unset."""
-    if cfg.data.preferences or cfg.data.path != "builtin:dental":
-        return cfg
-    log.info("data.preferences is not set: using the shipped dental pairs, builtin:dental/preferences.")
-    return cfg.replace(data=dataclasses.replace(cfg.data, preferences="builtin:dental/preferences"))
 
 
 def _from_run(cfg: DomainConfig) -> Any:
@@ -172,7 +163,9 @@ def train_dpo(
     from domainllm.training.tokens import DataStats
 
     started = time.perf_counter()
-    cfg, run = resolve_run(_default_preferences(cfg), output_dir)
+    from domainllm.data.preferences import with_default_preferences
+
+    cfg, run = resolve_run(with_default_preferences(cfg), output_dir)
     t = cfg.training
 
     # -- Setup: all checks before anything is written. ----------------------------------------------
