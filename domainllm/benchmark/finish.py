@@ -40,17 +40,36 @@ def _step(results: Results, name: str, fn: Callable[[], Any]) -> Any:
         return None
 
 
-def _run_train_records(info: RunInfo, cfg: DomainConfig, data: QADataset) -> Sequence[QARecord]:
-    """The training questions a run was trained on: the comparison's own, or the run's recorded data."""
+def _run_train_records(path: Path, cfg: DomainConfig, data: QADataset) -> Sequence[QARecord]:
+    """The training questions a run was trained on: the comparison's own, or the run's recorded data.
+
+    A DPO run has seen its starting run's questions (``training.from_run``, none from the base) plus
+    its preference prompts (source ``preference``), so leakage and coverage look at both."""
     from domainllm.config import config_to_dict
     from domainllm.rundir import RunDir
 
-    run_cfg = RunDir(info.path).load_config()
+    run_cfg = RunDir(path).load_config()
+    if run_cfg.training.method == "dpo":
+        return _dpo_train_records(run_cfg, cfg, data)
     if config_to_dict(run_cfg)["data"] == config_to_dict(cfg)["data"]:
         return data.train
     from domainllm.data import load_domain
 
     return load_domain(run_cfg.data, run_cfg.base_dir).train
+
+
+def _dpo_train_records(run_cfg: DomainConfig, cfg: DomainConfig, data: QADataset) -> list[QARecord]:
+    from domainllm.data.preferences import load_preferences
+
+    start = run_cfg.training.from_run
+    records = list(_run_train_records(Path(start), cfg, data)) if start else []
+    if run_cfg.data.preferences:
+        for p in load_preferences(run_cfg.data.preferences, run_cfg.base_dir).train:
+            answer = p.chosen if isinstance(p.chosen, str) else p.chosen[-1]["content"]
+            records.append(
+                QARecord(id=p.id, question=p.question, answer=answer, meta={"source": "preference"})
+            )
+    return records
 
 
 def _check_run_data(
@@ -67,7 +86,7 @@ def _check_run_data(
     from domainllm.data import leakage_report
     from domainllm.eval.coverage import fact_coverage
 
-    train = _run_train_records(info, cfg, data)
+    train = _run_train_records(info.path, cfg, data)
     results.leakage[name] = leakage_report(train, {cfg.compare.split: records}).to_dict()
     results.coverage[name] = fact_coverage(train, records)
     sources = Counter(str(r.meta.get("source") or "original") for r in train)
