@@ -58,9 +58,17 @@ def _headline(results: Results, arms: dict[str, ArmResult], ref: str, best: str)
     best_ci, ref_ci = ci_pct(arms[best].main), ci_pct(arms[ref].main)
     if row and finite(row.p_holm) and row.p_holm < ALPHA and row.diff > 0:
         return f"{_capital(arm_label(best))} answered {best_ci} correctly vs {ref_ci} for {arm_label(ref)} ({p_text(row.p_holm)}, n = {n})."
+    if row is None or not finite(row.p_holm):
+        # With several fine-tuned runs the tested family is fixed in advance (eval.assemble.planned_pairs)
+        # and may not hold this pair: say so rather than call an untested gap chance.
+        return (
+            f"The best arm, {arm_label(best)}, answered {best_ci} vs {ref_ci} for {arm_label(ref)} on {n} questions; "
+            "that pair is not one of this report's planned tests, so no claim is made about it (the planned "
+            "comparisons follow)."
+        )
     return (
         f"No arm was significantly better than {arm_label(ref)}: the best, {arm_label(best)}, answered "
-        f"{best_ci} vs {ref_ci} ({p_text(row.p_holm) if row else 'p = n/a'}); on {n} questions that gap is within chance."
+        f"{best_ci} vs {ref_ci} ({p_text(row.p_holm)}); on {n} questions that gap is within chance."
     )
 
 

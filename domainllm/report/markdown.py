@@ -61,7 +61,7 @@ def _header(results: Results) -> list[str]:
         else ""
     )
     run_notes = "; ".join(f"{name}: {info.get('note', '')}" for name, info in results.runs.items())
-    resumed = f"; {len(results.resumed_arms)} arm(s) read back from the interrupted run: {', '.join(results.resumed_arms)}"
+    resumed = f"; {len(results.resumed_arms)} arm(s) read back from an earlier run of this comparison (--resume; same answer keys): {', '.join(results.resumed_arms)}"
     return [
         *lines,
         f"- Model: {results.model.get('name', '?')} on {results.device or '?'}; questions: {results.split_source or '?'}{limit_note}",

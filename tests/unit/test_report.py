@@ -295,3 +295,29 @@ def test_score_runs_wires_loglik_embedding_and_recall() -> None:
     assert "choice_loglik_acc" not in scores[1] and scores[1]["embed_sim"] > 0.3
     assert "recall_at_k" not in scores[0]  # no gold doc_id
     assert scores[1]["recall_at_k"] == 0.0  # the arm's own k = 1 wins over the default k = 3
+
+
+def test_headline_makes_no_claim_about_a_pair_outside_the_planned_family() -> None:
+    """With several fine-tuned runs the best arm may be finetuned_rag@R, which is tested against rag,
+    not against the persona prompt: the headline must not call that untested gap chance."""
+    recs = records()
+    runs = [
+        run("prompt_only", recs, lambda i, r: i % 10 == 0),
+        run("rag", recs, lambda i, r: i % 2 == 0, retrieval=True),
+        run("finetuned@a", recs, lambda i, r: i % 10 == 0, adapter=True, run="a"),
+        run("finetuned@b", recs, lambda i, r: i % 10 == 0, adapter=True, run="b"),
+        run("finetuned_rag@a", recs, lambda i, r: i % 2 == 0, adapter=True, retrieval=True, run="a"),
+        run("finetuned_rag@b", recs, lambda i, r: i != 3, adapter=True, retrieval=True, run="b"),
+    ]
+    results, _ = build(recs, runs)
+    results.runs = {"a": {}, "b": {}}  # what benchmark.comparison records; the recipe sentences read it
+    results.verdict = verdict(results)
+    assert results.pair("finetuned_rag@b", "prompt_only") is None  # not in the planned family
+    first = results.verdict[0]
+    assert first.startswith("The best arm, fine-tuning (b) + RAG, answered 98% [")
+    assert "not one of this report's planned tests, so no claim is made" in first
+    assert "within chance" not in first and "n/a" not in first
+    # the planned comparison of that arm is still reported, and it is a real gain over RAG
+    assert any(
+        s.startswith("Recipe b, fine-tuned + RAG") and "a real improvement" in s for s in results.verdict
+    )
