@@ -125,6 +125,23 @@ def write_tiny_domain(root: Path, repeats: int = 6) -> Path:
 
 
 @pytest.fixture
+def ctrl_c_enabled():
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt here and reaches the processes this test starts.
+
+    A shell starts a background job (``make test &``, a nohup'd CI script) with SIGINT ignored, and
+    every child inherits that, so a test of Ctrl-C would see it ignored. A handled signal is reset to
+    the default on exec, so installing Python's own handler fixes this process and its children."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before if before is not None else signal.SIG_DFL)
+
+
+@pytest.fixture
 def tiny_domain(tmp_path: Path) -> Path:
     """A tiny QA domain folder in tmp_path."""
     return write_tiny_domain(tmp_path / "domain")

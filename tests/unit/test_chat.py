@@ -96,7 +96,7 @@ def test_chat_through_pipes_talks_on_stdout_and_logs_on_stderr(run, tmp_path):
     assert all(marker in proc.stderr and marker not in proc.stdout for marker in NOISE)
 
 
-def test_chat_in_a_real_terminal(run):
+def test_chat_in_a_real_terminal(run, ctrl_c_enabled):
     """Bad questions and Ctrl-C in the middle of an answer end that answer, not the session.
 
     Answers are made long (700 new tokens, about 2 s on the tiny model) so that Ctrl-C, sent as soon

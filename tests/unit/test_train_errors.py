@@ -131,7 +131,7 @@ def test_run_dir_decisions_without_training(tmp_path):
     assert (run.checkpoints_dir / "checkpoint-8").is_dir() and run.status == "failed"
 
 
-def test_ctrl_c_during_training_marks_the_run_interrupted_and_propagates(tiny_config):
+def test_ctrl_c_during_training_marks_the_run_interrupted_and_propagates(tiny_config, ctrl_c_enabled):
     """A real SIGINT (as from Ctrl-C) once the first step is logged: manifest interrupted (not failed),
     Interrupted (a KeyboardInterrupt) raised; before the first checkpoint there is nothing to resume."""
     import os
